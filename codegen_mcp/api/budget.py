@@ -1,0 +1,105 @@
+"""The API's rate limits, shared in Redis by every process that uses one token.
+
+Requests wait for a slot instead of drawing 429s. A 429 that happens anyway (another
+client on the same token, clock skew) pauses the whole bucket for everyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass
+
+import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from codegen_mcp.api.errors import ApiRateLimited
+from codegen_mcp.settings import RateLimit, Settings
+
+BUCKETS = ("read", "create", "resume", "logs")
+
+
+def token_key(token: str) -> str:
+    """A stable, non-reversible name for a token: keys and logs never hold the token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BucketStats:
+    limit: int
+    window: float
+    remaining: int
+    reset_in: float
+    cooldown: float
+
+
+class Budget:
+    """Moving-window budgets per token and bucket, kept in Redis (the `limits` library)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, token: str) -> None:
+        pool = client.connection_pool
+        self._redis = client
+        self._storage = RedisStorage(
+            "redis://", connection_pool=pool, key_prefix=f"{settings.key_prefix}:budget"
+        )
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._who = token_key(token)
+        self._prefix = settings.key_prefix
+        self._items = {
+            "read": _item(settings.read_limit),
+            "create": _item(settings.create_limit),
+            "resume": _item(settings.resume_limit),
+            "logs": _item(settings.logs_limit),
+        }
+
+    def acquire(self, bucket: str, max_wait: float) -> None:
+        """Take one slot, waiting up to `max_wait` seconds; ApiRateLimited past that."""
+        deadline = time.monotonic() + max_wait
+        item = self._items[bucket]
+        while True:
+            wait = self._cooldown(bucket)
+            if wait <= 0:
+                if self._limiter.hit(item, self._who, bucket):
+                    return
+                stats = self._limiter.get_window_stats(item, self._who, bucket)
+                wait = max(stats.reset_time - time.time(), 0.01)
+            if time.monotonic() + wait > deadline:
+                raise ApiRateLimited(
+                    f"Codegen API {bucket} budget exhausted; next slot in {wait:.1f}s",
+                    retry_after=wait,
+                    status_code=None,
+                )
+            # A little jitter so waiting workers do not all wake in the same millisecond.
+            time.sleep(min(wait, 1.0) + random.uniform(0, 0.05))
+
+    def penalize(self, bucket: str, seconds: float) -> None:
+        """After a 429: nobody on this token uses the bucket for `seconds`."""
+        key = self._cooldown_key(bucket)
+        if self._cooldown(bucket) < seconds:
+            self._redis.set(key, "1", px=max(int(seconds * 1000), 1))
+
+    def stats(self, bucket: str) -> BucketStats:
+        item = self._items[bucket]
+        window = self._limiter.get_window_stats(item, self._who, bucket)
+        return BucketStats(
+            limit=item.amount,
+            window=float(item.get_expiry()),
+            remaining=window.remaining,
+            reset_in=max(window.reset_time - time.time(), 0.0),
+            cooldown=max(self._cooldown(bucket), 0.0),
+        )
+
+    def _cooldown(self, bucket: str) -> float:
+        ttl_ms = self._redis.pttl(self._cooldown_key(bucket))
+        return ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else 0.0
+
+    def _cooldown_key(self, bucket: str) -> str:
+        return f"{self._prefix}:cooldown:{self._who}:{bucket}"
+
+
+def _item(limit: RateLimit) -> RateLimitItemPerSecond:
+    # `limits` counts windows in whole seconds: round up, so we never exceed the API's rate.
+    return RateLimitItemPerSecond(limit.count, max(int(-(-limit.window // 1)), 1))

@@ -1,0 +1,236 @@
+"""The Codegen REST client: one request choke point, typed errors, the shared budget.
+
+GETs are retried on transient faults. A POST is never blindly retried after it may have
+reached the API (create and resume are not idempotent): ApiUnavailable goes back to the
+caller, who checks upstream before trying again. A 429 means nothing was done, so any
+request is retried after it, within the caller's patience (`max_wait`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from codegen_mcp import __version__
+from codegen_mcp.api.budget import Budget
+from codegen_mcp.api.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiNotFound,
+    ApiQuotaExceeded,
+    ApiRateLimited,
+    ApiRejected,
+    ApiUnavailable,
+)
+from codegen_mcp.api.models import Run
+
+log = logging.getLogger(__name__)
+
+READ_ATTEMPTS = 3
+DEFAULT_BACKOFF = 2.0  # seconds to pause a bucket after a 429 without Retry-After
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str
+    org_id: int
+
+    def __repr__(self) -> str:  # never print the token
+        return f"Credentials(token=…{self.token[-4:]}, org_id={self.org_id})"
+
+
+class CodegenClient:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        budget: Budget | None = None,
+        timeout: float = 30.0,
+        max_wait: float = 60.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.credentials = credentials
+        self.budget = budget
+        self.timeout = timeout
+        self.max_wait = max_wait
+        self.session = session or requests.Session()
+
+    # -- agent runs --------------------------------------------------------------------
+    def create_run(
+        self, prompt: str, *, metadata: dict[str, Any] | None = None, repo_id: int | None = None
+    ) -> Run:
+        body: dict[str, Any] = {"prompt": prompt}
+        if metadata is not None:
+            body["metadata"] = metadata
+        if repo_id is not None:
+            body["repo_id"] = repo_id
+        return Run.from_api(self._request("POST", self._org("/agent/run"), "create", json=body))
+
+    def get_run(self, run_id: int) -> Run:
+        return Run.from_api(self._request("GET", self._org(f"/agent/run/{run_id}"), "read"))
+
+    def list_runs(
+        self,
+        *,
+        user_id: int | None = None,
+        source_type: str | None = "API",
+        skip: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Run], int]:
+        params: dict[str, Any] = {"skip": skip, "limit": limit}
+        if user_id is not None:
+            params["user_id"] = user_id
+        if source_type:
+            params["source_type"] = source_type
+        page = self._request("GET", self._org("/agent/runs"), "read", params=params)
+        items = [Run.from_api(item) for item in page.get("items") or [] if "id" in item]
+        return items, int(page.get("total") or 0)
+
+    def resume_run(self, run_id: int, prompt: str) -> Run:
+        body = {"agent_run_id": run_id, "prompt": prompt}
+        return Run.from_api(
+            self._request("POST", self._org("/agent/run/resume"), "resume", json=body)
+        )
+
+    def run_logs(
+        self, run_id: int, *, skip: int = 0, limit: int = 100, reverse: bool = False
+    ) -> dict[str, Any]:
+        params = {"skip": skip, "limit": limit, "reverse": str(reverse).lower()}
+        path = f"/v1/alpha/organizations/{self.credentials.org_id}/agent/run/{run_id}/logs"
+        return self._request("GET", path, "logs", params=params)
+
+    def remove_from_pr(self, run_id: int) -> dict[str, Any]:
+        body = {"agent_run_id": run_id}
+        return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
+
+    # -- account -----------------------------------------------------------------------
+    def me(self) -> dict[str, Any]:
+        return self._request("GET", "/v1/users/me", "read")
+
+    def iter_repos(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        skip = 0
+        while True:
+            params = {"skip": skip, "limit": page_size}
+            page = self._request("GET", self._org("/repos"), "read", params=params)
+            items = page.get("items") or []
+            yield from (item for item in items if isinstance(item, dict))
+            skip += len(items)
+            if not items or skip >= int(page.get("total") or 0):
+                return
+
+    # -- the choke point ---------------------------------------------------------------
+    def _org(self, path: str) -> str:
+        return f"/v1/organizations/{self.credentials.org_id}{path}"
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        bucket: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        deadline = time.monotonic() + self.max_wait
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.budget is not None:
+                self.budget.acquire(bucket, max(deadline - time.monotonic(), 0.0))
+            try:
+                return self._send(method, path, params=params, json=json)
+            except ApiRateLimited as exc:
+                if self.budget is not None:
+                    self.budget.penalize(bucket, exc.retry_after)
+                if time.monotonic() + exc.retry_after > deadline:
+                    raise
+                if self.budget is None:
+                    time.sleep(exc.retry_after)
+            except ApiUnavailable:
+                if method != "GET" or attempt >= READ_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * 2 ** (attempt - 1) + random.uniform(0, 0.2))
+
+    def _send(self, method: str, path: str, *, params: Any, json: Any) -> Any:
+        headers = {
+            "Authorization": f"Bearer {self.credentials.token}",
+            "Accept": "application/json",
+            "User-Agent": f"codegen-mcp/{__version__}",
+        }
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            # The exception text holds the URL, never the headers.
+            raise ApiUnavailable(
+                f"Codegen API unreachable ({type(exc).__name__}) on {method} {path}"
+            ) from None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        if response.status_code >= 400:
+            raise _error_for(response, f"{method} {path}")
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiUnavailable(f"Codegen API sent a non-JSON answer to {method} {path}") from None
+
+
+def _error_for(response: requests.Response, what: str) -> ApiError:
+    status = response.status_code
+    body = _body(response)
+    message = f"Codegen API {status} on {what}: {_message(body) or response.reason}"
+    if status == 429:
+        return ApiRateLimited(message, retry_after=_retry_after(response))
+    if status in (401, 403):
+        return ApiAuthError(message, status_code=status, body=body)
+    if status == 402:
+        return ApiQuotaExceeded(message, status_code=status, body=body)
+    if status == 404:
+        return ApiNotFound(message, status_code=status, body=body)
+    if status < 500:
+        return ApiRejected(message, status_code=status, body=body)
+    return ApiUnavailable(message, status_code=status, body=body)
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _message(body: Any) -> str:
+    """`message` for Codegen's own errors, FastAPI's `detail` (a string or a list) otherwise."""
+    if not isinstance(body, dict):
+        return str(body or "")[:300]
+    if isinstance(body.get("message"), str):
+        return body["message"]
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
+            for item in detail
+            if isinstance(item, dict)
+        )
+    return str(detail or "")
+
+
+def _retry_after(response: requests.Response) -> float:
+    header = response.headers.get("Retry-After", "")
+    try:
+        return min(max(float(header), 0.5), 300.0)
+    except ValueError:
+        return DEFAULT_BACKOFF + random.uniform(0, 1.0)

@@ -1,0 +1,66 @@
+"""Typed errors of the Codegen client: each carries the HTTP status and the API's message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codegen_mcp.errors import CodegenMCPError
+
+
+class ApiError(CodegenMCPError):
+    """The Codegen API answered with an error, or could not be reached."""
+
+    http_status = 502
+    code = "upstream_error"
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(message, details={"upstream_status": status_code})
+        self.status_code = status_code
+        self.body = body
+
+
+class ApiAuthError(ApiError):
+    """401 or 403: the token is wrong or not a member of the organization."""
+
+    http_status = 401
+    code = "upstream_auth"
+
+
+class ApiNotFound(ApiError):
+    http_status = 404
+    code = "upstream_not_found"
+
+
+class ApiQuotaExceeded(ApiError):
+    """402: the plan's run quota is used up."""
+
+    http_status = 402
+    code = "upstream_quota"
+
+
+class ApiRejected(ApiError):
+    """Any other 4xx (400, 409, 422, ...): the API refused the request as sent."""
+
+    http_status = 422
+    code = "upstream_rejected"
+
+
+class ApiRateLimited(ApiError):
+    """429, or our own budget would make us wait too long; nothing was done upstream."""
+
+    http_status = 503
+    code = "upstream_rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, status_code: int | None = 429) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after
+
+
+class ApiUnavailable(ApiError):
+    """5xx, timeout or a broken connection.
+
+    For a POST this is ambiguous: the API may have acted before the answer was lost.
+    """
+
+    http_status = 502
+    code = "upstream_unavailable"

@@ -1,0 +1,58 @@
+"""Codegen run statuses and the task states they map to.
+
+The API sends statuses in UPPERCASE while Codegen's own docs compare with lowercase
+"completed"; everything here compares case-insensitively. An unknown status is taken to
+mean the run is still in progress (the watcher caps how long it waits).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    """A task's state as users see it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def settled(self) -> bool:
+        """The run is no longer working: its outcome can be reported."""
+        return self in SETTLED
+
+
+SETTLED = frozenset({State.PAUSED, State.COMPLETED, State.FAILED, State.CANCELLED})
+
+IN_PROGRESS = frozenset({"ACTIVE", "EVALUATION", "PENDING", "RUNNING"})
+NEEDS_INPUT = frozenset({"PAUSED"})
+SUCCEEDED = frozenset({"COMPLETE", "COMPLETED"})
+FAILED = frozenset({"ERROR", "FAILED", "TIMEOUT", "MAX_ITERATIONS_REACHED", "OUT_OF_TOKENS"})
+CANCELLED = frozenset({"CANCELLED", "CANCELED"})
+
+
+def normalize(status: object) -> str:
+    return str(status or "").strip().upper()
+
+
+def state_for(status: object) -> State:
+    """The task state for an API run status; unknown values count as in progress."""
+    value = normalize(status)
+    if value in SUCCEEDED:
+        return State.COMPLETED
+    if value in FAILED:
+        return State.FAILED
+    if value in CANCELLED:
+        return State.CANCELLED
+    if value in NEEDS_INPUT:
+        return State.PAUSED
+    return State.RUNNING
+
+
+def is_known(status: object) -> bool:
+    value = normalize(status)
+    return value in IN_PROGRESS | NEEDS_INPUT | SUCCEEDED | FAILED | CANCELLED

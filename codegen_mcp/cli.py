@@ -1,0 +1,114 @@
+"""`codegen-mcp`: run the whole stack (`up`), the web front, or the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.settings import Settings
+
+log = logging.getLogger("codegen_mcp")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except ConfigurationError as exc:
+        print(f"codegen-mcp: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codegen-mcp", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run web, worker and sweep together on this machine")
+    up.add_argument(
+        "--simulate",
+        action="store_true",
+        help="also run the built-in Codegen API simulator and use it (no account needed)",
+    )
+    up.add_argument("--host", help="web address (default CODEGEN_MCP_HOST or 127.0.0.1)")
+    up.add_argument("--port", type=int, help="web port (default PORT or 8080)")
+    up.add_argument("--data-dir", type=Path, help="where the embedded Redis keeps its data")
+    up.add_argument("--concurrency", type=int, default=4, help="worker threads (default 4)")
+    up.set_defaults(run=_up)
+
+    web = sub.add_parser("web", help="serve the HTTP front with gunicorn (production)")
+    web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    web.add_argument("--threads", type=int, default=8)
+    web.set_defaults(run=_web)
+
+    sim = sub.add_parser("simulate", help="serve the Codegen API simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8089)
+    sim.add_argument("--token", default="sim-token", help="the bearer token it accepts")
+    sim.add_argument("--org-id", type=int, default=1)
+    sim.add_argument(
+        "--active-seconds",
+        type=float,
+        default=3.0,
+        help="how long a simulated run works before it finishes",
+    )
+    sim.set_defaults(run=_simulate)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: getattr(args, name)
+        for name in ("host", "port", "data_dir")
+        if getattr(args, name, None) is not None
+    }
+    return Settings.from_env(**overrides)
+
+
+def _up(args: argparse.Namespace) -> int:
+    from workers.stack import Stack
+
+    stack = Stack(_settings(args), simulate=args.simulate, concurrency=args.concurrency)
+    stack.run()
+    return 0
+
+
+def _web(args: argparse.Namespace) -> int:
+    from codegen_mcp.embedded import resolve_redis_url
+    from codegen_mcp.services import Services
+    from codegen_mcp.serving import check_bind, run_gunicorn
+    from codegen_mcp.web import create_app
+
+    settings = Settings.from_env()
+    check_bind(settings)
+    services = Services(settings, resolve_redis_url(settings))
+    run_gunicorn(create_app(services), settings, args.workers, args.threads)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from codegen_mcp.serving import is_loopback
+    from codegen_mcp.simulator import SimConfig, serve
+
+    if not is_loopback(args.host):
+        raise ConfigurationError("the simulator serves loopback only (--host 127.0.0.1)")
+    config = SimConfig(
+        tokens={args.token: 7}, org_id=args.org_id, active_seconds=args.active_seconds
+    )
+    serve(config, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The service layer: each command is a plain function over Services.
+
+Fronts (HTTP, MCP, CLI) validate nothing themselves: they hand the raw arguments to
+`execute`, which validates with the shared schemas and returns a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from codegen_mcp import queue, schemas, views
+from codegen_mcp.api.status import State, normalize, state_for
+from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
+from codegen_mcp.services import Services
+
+Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
+
+
+def execute(services: Services, command: object, args: object) -> dict[str, Any]:
+    if not isinstance(command, str) or command not in COMMANDS:
+        raise InvalidRequest(
+            f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
+            details={"field": "command"},
+        )
+    return COMMANDS[command](services, schemas.load(command, args))
+
+
+def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    services.config.credentials()  # fail now, before anything is recorded or enqueued
+    task_id = services.store.create(
+        {
+            "command": "new",
+            "repo": args["repo"],
+            "query": args["query"],
+            "branch": args.get("branch"),
+            "pr": args.get("pr"),
+            "task_type": args.get("task"),
+            "orchestrator_run_id": args.get("orchestrator_run_id"),
+        }
+    )
+    services.queue.send(queue.LAUNCH, task_id)
+    return _started(services, task_id, "Agent run")
+
+
+def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    services.config.credentials()
+    task_id = services.store.create(
+        {
+            "command": "resume",
+            "agent_run_id": args["agent_run_id"],
+            "query": args["query"],
+            "task_type": args.get("task"),
+            "orchestrator_run_id": args.get("orchestrator_run_id"),
+        }
+    )
+    services.queue.send(queue.LAUNCH, task_id)
+    return _started(services, task_id, f"Resume of agent run {args['agent_run_id']}")
+
+
+def config(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    if args["action"] == "set":
+        value = services.config.set(args["key"], args["value"])
+        return {"message": f"{value.key} set; used from the next API call on", **value.to_dict()}
+    if "key" in args:
+        return services.config.get(args["key"]).to_dict()
+    return {"config": [value.to_dict() for value in services.config.all()]}
+
+
+def list_tasks(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    store = services.store
+    state = _state_filter(args.get("status"))
+    repo = args.get("repo", "").lower() or None
+    orchestrator = args.get("orchestrator_run_id")
+    if orchestrator is not None:
+        index: tuple[str, ...] = ("orch", str(orchestrator))
+    elif repo:
+        index = ("repo", repo)
+    elif state:
+        index = ("state", state.value)
+    else:
+        index = ("tasks",)
+    rows: list[dict[str, Any]] = []
+    batch: list[str] = []
+    for task_id in store.iter_newest(index):
+        batch.append(task_id)
+        if len(batch) >= 100:
+            rows += _matching(store.get_many(batch), state, repo)
+            batch = []
+        if len(rows) >= args["limit"]:
+            break
+    rows += _matching(store.get_many(batch), state, repo)
+    rows = rows[: args["limit"]]
+    return {"count": len(rows), "tasks": [views.list_row(task) for task in rows]}
+
+
+def task_status(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    task = services.store.get(args["task_id"])
+    if task is None:
+        raise NotFound(f"no task with id {args['task_id']!r}", details={"field": "task_id"})
+    return views.task_status(task)
+
+
+COMMANDS: dict[str, Command] = {
+    "new": new,
+    "resume": resume,
+    "config": config,
+    "list": list_tasks,
+    "task_status": task_status,
+}
+
+
+# -- helpers -------------------------------------------------------------------------
+def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
+    """Wait briefly for a worker to start the run, so most callers get the run id at once."""
+    task = _wait_until_started(services, task_id, services.settings.new_wait)
+    view = views.task_status(task)
+    answer = {
+        key: view[key] for key in ("task_id", "agent_run_id", "state", "web_url", "created_at")
+    }
+    if task["state"] == State.QUEUED:
+        return {**answer, "message": f"{what} queued; poll task_status with this task_id."}
+    if task["state"] == State.FAILED and not task.get("agent_run_id"):
+        raise TaskFailed(task.get("error") or "the task failed", details=answer)
+    return {**answer, "message": f"{what} started successfully."}
+
+
+def _wait_until_started(services: Services, task_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        task = services.store.get(task_id)
+        assert task is not None  # we just created it
+        if task["state"] != State.QUEUED or time.monotonic() >= deadline:
+            return task
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+        pause = min(pause * 2, 0.1)
+
+
+def _state_filter(value: str | None) -> State | None:
+    if value is None:
+        return None
+    try:
+        return State(value.strip().lower())
+    except ValueError:
+        pass
+    upstream = normalize(value)
+    if upstream in {
+        "ACTIVE",
+        "EVALUATION",
+        "PENDING",
+        "RUNNING",
+        "PAUSED",
+        "COMPLETE",
+        "ERROR",
+        "FAILED",
+        "TIMEOUT",
+        "MAX_ITERATIONS_REACHED",
+        "OUT_OF_TOKENS",
+        "CANCELLED",
+    }:
+        return state_for(upstream)
+    raise InvalidRequest(
+        f"unknown status {value!r}; use one of {', '.join(schemas.STATE_NAMES)}",
+        details={"field": "status"},
+    )
+
+
+def _matching(
+    tasks: list[dict[str, Any] | None], state: State | None, repo: str | None
+) -> list[dict[str, Any]]:
+    return [
+        task
+        for task in tasks
+        if task is not None
+        and (state is None or task["state"] == state)
+        and (repo is None or (task.get("repo") or "").lower() == repo)
+    ]

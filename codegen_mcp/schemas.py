@@ -1,0 +1,124 @@
+"""Marshmallow schemas for every command's arguments: the one validation for all fronts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from codegen_mcp.api.status import State
+from codegen_mcp.errors import InvalidRequest
+
+MAX_QUERY = 50_000
+REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
+TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+BRANCH_PATTERN = r"^[^\s~^:?*\[\\]{1,255}$"
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _query() -> fields.String:
+    return fields.String(required=True, validate=[validate.Length(max=MAX_QUERY), _not_blank])
+
+
+def _run_id(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1), **kwargs)
+
+
+def _task_type() -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(TASK_PATTERN, error="Must be a task type such as CREATE_PLAN.")
+    )
+
+
+class NewArgs(Schema):
+    repo = fields.String(
+        required=True,
+        validate=validate.Regexp(REPO_PATTERN, error="Must be a repository as owner/name."),
+    )
+    query = _query()
+    branch = fields.String(
+        validate=validate.Regexp(BRANCH_PATTERN, error="Not a valid branch name.")
+    )
+    pr = _run_id()
+    task = _task_type()
+    orchestrator_run_id = _run_id()
+
+
+class ResumeArgs(Schema):
+    agent_run_id = _run_id(required=True)
+    query = _query()
+    task = _task_type()
+    orchestrator_run_id = _run_id()
+
+
+class ConfigArgs(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(["set", "get"]))
+    key = fields.String(validate=validate.Length(min=1, max=64))
+    value = fields.Raw(allow_none=False)
+
+    @validates_schema
+    def _set_needs_key_and_value(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("action") != "set":
+            return
+        errors = {
+            name: ["Required when action is 'set'."]
+            for name in ("key", "value")
+            if name not in data
+        }
+        if errors:
+            raise ValidationError(errors)
+
+
+class ListArgs(Schema):
+    status = fields.String(validate=validate.Length(min=1, max=32))
+    limit = fields.Integer(strict=True, load_default=20, validate=validate.Range(min=1, max=100))
+    repo = fields.String(validate=validate.Length(min=1, max=201))
+    orchestrator_run_id = _run_id()
+
+
+class TaskStatusArgs(Schema):
+    task_id = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="Not a valid task id."),
+    )
+
+
+SCHEMAS: dict[str, type[Schema]] = {
+    "new": NewArgs,
+    "resume": ResumeArgs,
+    "config": ConfigArgs,
+    "list": ListArgs,
+    "task_status": TaskStatusArgs,
+}
+
+STATE_NAMES = [s.value for s in State]
+
+
+def load(command: str, args: object) -> dict[str, Any]:
+    """Validated arguments, or InvalidRequest naming every bad field."""
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise InvalidRequest(
+            f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
+        )
+    try:
+        return SCHEMAS[command]().load(args)
+    except ValidationError as exc:
+        messages = exc.normalized_messages()
+        raise InvalidRequest(
+            f"invalid arguments for {command!r}: {_describe(messages)}",
+            details={"fields": messages},
+        ) from None
+
+
+def _describe(messages: Any) -> str:
+    if isinstance(messages, dict):
+        return "; ".join(f"{name}: {_describe(msg)}" for name, msg in messages.items())
+    if isinstance(messages, list):
+        return " ".join(str(m) for m in messages)
+    return str(messages)

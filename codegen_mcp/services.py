@@ -1,0 +1,61 @@
+"""What every front and worker needs, built once per process from Settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+import requests
+
+from codegen_mcp.api.budget import Budget
+from codegen_mcp.api.client import CodegenClient
+from codegen_mcp.config import RuntimeConfig
+from codegen_mcp.queue import Queue
+from codegen_mcp.redis_conn import connect
+from codegen_mcp.settings import Settings
+from codegen_mcp.store import TaskStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis_url: str
+    _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return connect(self.redis_url)
+
+    @cached_property
+    def store(self) -> TaskStore:
+        return TaskStore(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def config(self) -> RuntimeConfig:
+        return RuntimeConfig(self.redis, self.settings)
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(self.redis_url, self.settings)
+
+    def client(self, *, max_wait: float = 60.0) -> CodegenClient:
+        """A client with the credentials in force now (config set takes effect here)."""
+        credentials = self.config.credentials()
+        return CodegenClient(
+            self.settings.api_base_url,
+            credentials,
+            budget=Budget(self.redis, self.settings, credentials.token),
+            timeout=self.settings.request_timeout,
+            max_wait=max_wait,
+            session=self._session,
+        )
+
+    @property
+    def _session(self) -> requests.Session:
+        # One HTTP session (connection pool) per thread: `up` runs tasks in threads.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session

@@ -1,0 +1,115 @@
+"""Settings: read from the environment in one place, frozen, passed to whatever needs them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from codegen_mcp.errors import ConfigurationError
+
+DEFAULT_API_BASE_URL = "https://api.codegen.com"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `count` requests in any `window` seconds."""
+
+    count: int
+    window: float
+
+    @classmethod
+    def parse(cls, text: str, name: str) -> RateLimit:
+        try:
+            count, window = text.split("/")
+            limit = cls(int(count), float(window))
+        except ValueError:
+            raise ConfigurationError(
+                f"{name} must look like 55/30 (requests/seconds), got {text!r}"
+            ) from None
+        if limit.count < 1 or limit.window <= 0:
+            raise ConfigurationError(f"{name} must be positive, got {text!r}")
+        return limit
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.window:g}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = None
+    api_base_url: str = DEFAULT_API_BASE_URL
+    api_token: str | None = None
+    org_id: int | None = None
+    auth_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    poll_interval: float = 5.0
+    new_wait: float = 2.0
+    request_timeout: float = 30.0
+    max_run_seconds: float = 24 * 3600.0
+    # Our budget sits a little under the API's documented limits (60/30 s reads, 10/60 s
+    # creates) so that clock skew between us and the API never turns into a 429.
+    read_limit: RateLimit = RateLimit(55, 30.0)
+    create_limit: RateLimit = RateLimit(10, 60.0)
+    resume_limit: RateLimit = RateLimit(55, 30.0)
+    logs_limit: RateLimit = RateLimit(55, 60.0)
+    key_prefix: str = "cgm"
+    data_dir: Path = Path.home() / ".codegen-mcp"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "redis_url": env.get("REDIS_URL") or None,
+            "api_base_url": (env.get("CODEGEN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
+            "api_token": env.get("CODEGEN_API_TOKEN") or None,
+            "org_id": _int(env, "CODEGEN_ORG_ID"),
+            "auth_token": env.get("CODEGEN_MCP_AUTH_TOKEN") or None,
+            "host": env.get("CODEGEN_MCP_HOST") or "127.0.0.1",
+            "port": _int(env, "PORT") or 8080,
+            "poll_interval": _float(env, "CODEGEN_MCP_POLL_INTERVAL", 5.0, minimum=0.2),
+            "new_wait": _float(env, "CODEGEN_MCP_NEW_WAIT", 2.0, minimum=0.0),
+            "request_timeout": _float(env, "CODEGEN_MCP_REQUEST_TIMEOUT", 30.0, minimum=0.5),
+            "max_run_seconds": _float(env, "CODEGEN_MCP_MAX_RUN_SECONDS", 86400.0, minimum=1.0),
+            "read_limit": _limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
+            "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "10/60"),
+            "resume_limit": _limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),
+            "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
+            "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",
+            "data_dir": Path(env.get("CODEGEN_MCP_DATA_DIR") or Path.home() / ".codegen-mcp"),
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _int(env: Mapping[str, str], name: str) -> int | None:
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {text!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {text!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {text!r}")
+    return value
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:
+    return RateLimit.parse(env.get(name) or default, name)

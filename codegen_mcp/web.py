@@ -1,0 +1,108 @@
+"""The HTTP front: POST / with {"command": ..., "args": {...}}; one JSON envelope for all."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from codegen_mcp import __version__, commands
+from codegen_mcp.errors import CodegenMCPError, InvalidRequest, Unauthorized
+from codegen_mcp.services import Services
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+ACCEPTED = {"new", "resume"}
+
+
+def create_app(services: Services) -> Flask:
+    app = Flask("codegen_mcp")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.extensions["codegen_mcp"] = services
+    token = services.settings.auth_token
+
+    @app.before_request
+    def _authenticate() -> None:
+        if token and request.path != "/healthz":
+            _check_bearer(token)
+
+    @app.post("/")
+    def command() -> tuple[Response, int]:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidRequest(
+                'the body must be a JSON object like {"command": "new", "args": {...}}'
+            )
+        unknown = sorted(set(body) - {"command", "args"})
+        if unknown:
+            raise InvalidRequest(
+                f"unknown top-level field(s) {unknown}: only 'command' and 'args' are read"
+            )
+        if "command" not in body:
+            raise InvalidRequest("missing 'command'", details={"field": "command"})
+        result = commands.execute(services, body["command"], body.get("args"))
+        return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
+
+    @app.get("/")
+    def about() -> Response:
+        return jsonify(
+            {
+                "name": "codegen-mcp",
+                "version": __version__,
+                "usage": 'POST / {"command": ..., "args": {...}}',
+                "commands": list(commands.COMMANDS),
+            }
+        )
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        try:
+            services.redis.ping()
+        except Exception as exc:  # any failure means unhealthy; say which
+            return jsonify({"status": "error", "redis": f"unreachable: {type(exc).__name__}"}), 503
+        return jsonify({"status": "success", "redis": "ok"}), 200
+
+    @app.errorhandler(CodegenMCPError)
+    def _ours(exc: CodegenMCPError) -> tuple[Response, int]:
+        return _envelope(exc.http_status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        code = exc.code or 500
+        return _envelope(
+            code, (exc.name or "error").lower().replace(" ", "_"), exc.description or exc.name
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unexpected error while handling %s %s", request.method, request.path)
+        return _envelope(
+            500, "internal_error", f"internal error ({type(exc).__name__}); see the server log"
+        )
+
+    return app
+
+
+def _check_bearer(expected: str) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), expected.encode()
+    ):
+        raise Unauthorized(
+            "missing or wrong bearer token: send Authorization: Bearer <CODEGEN_MCP_AUTH_TOKEN>"
+        )
+
+
+def _envelope(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> tuple[Response, int]:
+    body = {"status": "error", "error": code, "message": message, **(details or {})}
+    response = jsonify(body)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="codegen-mcp"'
+    return response, status

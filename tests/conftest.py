@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+import pytest
+
+from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.settings import Settings
+from codegen_mcp.simulator import SimConfig, Simulator
+from tests.support import Front, Worker, fast_settings
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server of our own on a free port (never the machine's 6379)."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(SimConfig(
+        active_seconds=1.0, evaluation_seconds=0.3,
+        read_limit=(600, 30.0), create_limit=(600, 60.0), resume_limit=(600, 30.0),
+        logs_limit=(600, 60.0),
+    ))
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def settings(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return fast_settings(redis_url, sim.url, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    process = Worker(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def front(settings: Settings) -> Iterator[Front]:
+    web = Front(settings)
+    yield web
+    web.stop()

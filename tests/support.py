@@ -1,0 +1,153 @@
+"""Test helpers: real Redis, the simulator over HTTP, a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+from codegen_mcp.services import Services
+from codegen_mcp.serving import ThreadedServer
+from codegen_mcp.settings import RateLimit, Settings
+from codegen_mcp.web import create_app
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "api_base_url": sim_url,
+        "api_token": "sim-token",
+        "org_id": 1,
+        "poll_interval": 0.5,
+        "new_wait": 2.0,
+        "request_timeout": 5.0,
+        "read_limit": RateLimit(500, 30),
+        "create_limit": RateLimit(500, 60),
+        "resume_limit": RateLimit(500, 30),
+        "logs_limit": RateLimit(500, 60),
+        "key_prefix": f"t{uuid.uuid4().hex[:8]}",
+        "data_dir": data_dir,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as environment variables, for worker processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
+    env.update({
+        "REDIS_URL": settings.redis_url or "",
+        "CODEGEN_API_BASE_URL": settings.api_base_url,
+        "CODEGEN_API_TOKEN": settings.api_token or "",
+        "CODEGEN_ORG_ID": str(settings.org_id or ""),
+        "CODEGEN_MCP_POLL_INTERVAL": str(settings.poll_interval),
+        "CODEGEN_MCP_REQUEST_TIMEOUT": str(settings.request_timeout),
+        "CODEGEN_MCP_READ_LIMIT": str(settings.read_limit),
+        "CODEGEN_MCP_CREATE_LIMIT": str(settings.create_limit),
+        "CODEGEN_MCP_RESUME_LIMIT": str(settings.resume_limit),
+        "CODEGEN_MCP_LOGS_LIMIT": str(settings.logs_limit),
+        "CODEGEN_MCP_REDIS_PREFIX": settings.key_prefix,
+        "CODEGEN_MCP_DATA_DIR": str(settings.data_dir),
+        "CODEGEN_MCP_MAX_RUN_SECONDS": str(settings.max_run_seconds),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class Worker:
+    """`celery -A workers.celery_app worker` as its own process group (with beat: -B)."""
+
+    def __init__(self, settings: Settings, log_path: Path, *, beat: bool = True, name: str = "w1") -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.beat = beat
+        self.name = name
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        args = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+                "--pool=threads", "--concurrency=4", "--loglevel=INFO", "-Q", self.settings.key_prefix,
+                "--hostname", f"{self.name}-{self.settings.key_prefix}@%h", "--without-mingle",
+                "--without-gossip"]
+        if self.beat:
+            args += ["-B", "--schedule", str(self.settings.data_dir / f"beat-{self.name}")]
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(args, cwd=ROOT, env=settings_env(self.settings),
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no warm shutdown, no acks."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Front:
+    """The web front on loopback, and a small client for its command endpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.services = Services(settings, settings.redis_url or "")
+        self.server = ThreadedServer(create_app(self.services), "127.0.0.1", 0)
+        self.url = self.server.start()
+        self.session = requests.Session()
+
+    def call(self, command: str, args: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+        body: dict[str, Any] = {"command": command}
+        if args is not None:
+            body["args"] = args
+        return self.session.post(self.url + "/", json=body, timeout=30, **kwargs)
+
+    def ok(self, command: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.call(command, args)
+        assert response.status_code in (200, 202), response.text
+        body = response.json()
+        assert body["status"] == "success", body
+        return body
+
+    def status(self, task_id: str) -> dict[str, Any]:
+        return self.ok("task_status", {"task_id": task_id})
+
+    def wait_state(self, task_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
+        return wait_for(
+            lambda: (s := self.status(task_id)) and s["state"] in states and s,
+            timeout, f"task {task_id} to reach {states}",
+        )
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -1,0 +1,74 @@
+"""The Celery app (the `celery -A workers.celery_app` target), built from Settings.
+
+Nothing happens at import: `app` is built on first access (module __getattr__), which is
+when the celery command asks for it.
+
+Reliability choices (see shared/celery-redis-facts.md): tasks are acks_late and safe to run
+twice; the visibility timeout is 300 s and the unacked-restore throttle 1 s for every
+process alike; tasks stay far shorter than the visibility timeout, and no countdown goes
+past 30 s. Lost messages are not waited for: the sweep re-enqueues queued tasks that
+nobody is launching, so recovery takes seconds, not the visibility timeout.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from codegen_mcp import queue
+from codegen_mcp.embedded import resolve_redis_url
+from codegen_mcp.services import Services
+from codegen_mcp.settings import Settings
+from workers import tasks
+
+
+def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
+    url = redis_url or resolve_redis_url(settings)
+    app = Celery("codegen_mcp", broker=url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=queue.queue_name(settings),
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options=queue.transport_options(),
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "sweep": {
+                "task": queue.SWEEP,
+                "schedule": timedelta(seconds=settings.poll_interval),
+                "options": {"expires": max(settings.poll_interval * 2, 5.0)},
+            },
+        },
+        beat_schedule_filename=str(settings.data_dir / f"celerybeat-{settings.key_prefix}"),
+    )
+    state: dict[str, Services] = {}
+
+    def services() -> Services:
+        if "services" not in state:
+            state["services"] = Services(settings, url)
+        return state["services"]
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections_after_fork(**_: Any) -> None:
+        state.clear()
+
+    tasks.register(app, services)
+    return app
+
+
+@cache
+def _default_app() -> Celery:
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return create_celery(settings)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("app", "celery"):
+        return _default_app()
+    raise AttributeError(name)

@@ -1,0 +1,164 @@
+"""Apply what the API says about a run to the task that owns it: the one place where
+upstream statuses become task states."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from codegen_mcp import queue
+from codegen_mcp.api.models import Run
+from codegen_mcp.api.status import SETTLED, State
+from codegen_mcp.services import Services
+from codegen_mcp.store import Transition, now_iso
+
+log = logging.getLogger(__name__)
+
+
+def digest(text: str | None) -> str:
+    return hashlib.sha1((text or "").encode()).hexdigest()[:12]
+
+
+def start(services: Services, task: dict[str, Any], run: Run) -> None:
+    """The run exists (created or resumed): queued -> running, then apply its status."""
+    fields = _upstream_fields(task, run)
+    fields.update(
+        agent_run_id=run.id,
+        started_at=now_iso(),
+        started_ts=repr(time.time()),
+        seen_active=run.state == State.RUNNING,
+        last_error=None,
+    )
+    transition = services.store.transition(
+        task["task_id"], State.RUNNING, allowed=[State.QUEUED], **fields
+    )
+    if transition.applied and run.state != State.RUNNING:
+        apply(services, task["task_id"], run)
+
+
+def apply(services: Services, task_id: str, run: Run, task: dict[str, Any] | None = None) -> bool:
+    """Record an observation of `run`; returns True when the task changed."""
+    task = task or services.store.get(task_id)
+    if task is None or task["state"] == State.QUEUED:
+        return False  # a queued task is moved only by its launcher
+    if run.state == State.RUNNING:
+        return _in_progress(services, task, run)
+    return _settled(services, task, run)
+
+
+def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
+    store = services.store
+    if task["state"] != State.RUNNING:
+        # Finished is not final: a resume, a PR comment or failed CI re-opens the run.
+        store.transition(
+            task["task_id"],
+            State.RUNNING,
+            allowed=[State(task["state"])],
+            reopen_count=int(task.get("reopen_count") or 0) + 1,
+            reopened_at=now_iso(),
+            completed_at=None,
+            seen_active=True,
+            **_upstream_fields(task, run),
+        )
+        log.info("task %s: run %s re-opened (%s)", task["task_id"], run.id, run.status)
+        return True
+    started = float(task.get("started_ts") or task.get("created_ts") or time.time())
+    if time.time() - started > services.settings.max_run_seconds:
+        hours = services.settings.max_run_seconds / 3600
+        return _finish(
+            services,
+            task,
+            State.FAILED,
+            error=(
+                f"run {run.id} still {run.status or 'without a status'} after {hours:g} h; "
+                "codegen-mcp stopped watching it (CODEGEN_MCP_MAX_RUN_SECONDS)"
+            ),
+            run=run,
+        )
+    changes = {
+        name: value
+        for name, value in _upstream_fields(task, run).items()
+        if value != task.get(name)
+    }
+    if task.get("seen_active") != "1":
+        changes["seen_active"] = True
+    if changes:
+        store.update(task["task_id"], **changes)
+    return bool(changes)
+
+
+def _settled(services: Services, task: dict[str, Any], run: Run) -> bool:
+    state = run.state
+    if task["state"] == state and task.get("api_status") == run.status:
+        return False
+    if _stale_after_resume(services, task, run):
+        return False
+    if state in (State.COMPLETED, State.PAUSED):
+        return _finish(services, task, state, result=run.result or run.summary, run=run)
+    error = run.result or run.summary or f"the agent run ended with status {run.status}"
+    return _finish(services, task, state, error=error, result=run.result, run=run)
+
+
+def _finish(
+    services: Services,
+    task: dict[str, Any],
+    state: State,
+    *,
+    run: Run,
+    result: str | None = None,
+    error: str | None = None,
+) -> bool:
+    allowed = [State.RUNNING, *(s for s in SETTLED if s != state)]
+    transition = services.store.transition(
+        task["task_id"],
+        state,
+        allowed=allowed,
+        result=result,
+        error=error,
+        completed_at=now_iso(),
+        **_upstream_fields(task, run),
+    )
+    if transition.applied:
+        log.info("task %s: %s (run %s, %s)", task["task_id"], state.value, run.id, run.status)
+    announce(services, task["task_id"], transition)
+    return transition.applied
+
+
+def fail(services: Services, task_id: str, message: str, *, allowed: list[State]) -> bool:
+    """A task fails on our side (bad repo, refused upstream, run gone): record and announce."""
+    log.warning("task %s failed: %s", task_id, message)
+    transition = services.store.transition(
+        task_id, State.FAILED, allowed=allowed, error=message, completed_at=now_iso()
+    )
+    announce(services, task_id, transition)
+    return transition.applied
+
+
+def announce(services: Services, task_id: str, transition: Transition) -> None:
+    """Run the finished-hook for a new outcome (the outbox re-runs it if this send is lost)."""
+    if transition.applied and transition.outcome_seq:
+        services.queue.send(queue.FINISHED, task_id, transition.outcome_seq)
+
+
+def _stale_after_resume(services: Services, task: dict[str, Any], run: Run) -> bool:
+    """Right after a resume the API may still show the previous, finished outcome."""
+    if task.get("command") != "resume" or task.get("seen_active") == "1":
+        return False
+    if task.get("baseline_status") != run.status or task.get("baseline_result") != digest(
+        run.result
+    ):
+        return False
+    grace = max(60.0, 3 * services.settings.poll_interval)
+    started = float(task.get("started_ts") or time.time())
+    return time.time() - started < grace
+
+
+def _upstream_fields(task: dict[str, Any], run: Run) -> dict[str, Any]:
+    fields: dict[str, Any] = {"api_status": run.status}
+    if run.web_url:
+        fields["web_url"] = run.web_url
+    if run.pull_requests:
+        fields["pull_requests"] = [pr.to_dict() for pr in run.pull_requests]
+    return fields

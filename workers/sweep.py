@@ -1,0 +1,185 @@
+"""The periodic sweep: one pass that watches every running task within the API budget.
+
+One list call (the token's own API runs, newest first) refreshes up to 100 runs; only
+watched runs the pages did not show are fetched one by one, with whatever read budget is
+left. The same pass re-enqueues work that a crash may have lost: queued tasks nobody is
+launching, and finished-hooks nobody ran.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+from codegen_mcp import queue
+from codegen_mcp.api.client import CodegenClient
+from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited
+from codegen_mcp.api.models import Run
+from codegen_mcp.api.status import State
+from codegen_mcp.errors import NotConfigured
+from codegen_mcp.services import Services
+from workers import launch, observe
+
+log = logging.getLogger(__name__)
+
+STALE_QUEUED = 20.0  # seconds a queued task may wait before we assume its message was lost
+STALE_OUTBOX = 30.0
+LIST_PAGE = 100
+
+
+@dataclass
+class SweepReport:
+    at: float = field(default_factory=time.time)
+    skipped: str | None = None
+    watched: int = 0
+    list_calls: int = 0
+    get_calls: int = 0
+    changed: int = 0
+    requeued: int = 0
+    unchecked: int = 0
+    duration: float = 0.0
+    error: str | None = None
+    deadline: float = 0.0
+
+    def time_left(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
+
+
+def sweep(services: Services) -> SweepReport:
+    report = SweepReport()
+    redis = services.redis
+    # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
+    # a sweep stops paging well before it does (the next one carries on).
+    settings = services.settings
+    lock_seconds = max(10 * settings.poll_interval, 2 * settings.request_timeout + 5)
+    lock = redis.lock(services.store.key("lock", "sweep"), timeout=lock_seconds, blocking=False)
+    report.deadline = time.monotonic() + lock_seconds * 0.6
+    if not lock.acquire():
+        report.skipped = "another sweep is running"
+        return report
+    try:
+        last = redis.get(services.store.key("sweep", "last"))
+        if last and time.time() - float(last) < services.settings.poll_interval * 0.5:
+            report.skipped = "swept moments ago"
+            return report
+        _sweep(services, report)
+        redis.set(services.store.key("sweep", "last"), repr(time.time()))
+    finally:
+        report.duration = time.time() - report.at
+        redis.set(services.store.key("sweep", "report"), json.dumps(asdict(report)), ex=3600)
+        lock.release()
+    return report
+
+
+def _sweep(services: Services, report: SweepReport) -> None:
+    report.requeued = requeue_lost(services)
+    watched = services.store.watched()
+    report.watched = len(watched)
+    if not watched:
+        return
+    try:
+        client = services.client(max_wait=report.time_left())
+    except NotConfigured as exc:
+        report.error = exc.message
+        return
+    try:
+        _poll(services, client, [task_id for task_id, _ in watched], report)
+    except ApiError as exc:
+        report.error = exc.message
+        log.warning("sweep stopped early: %s", exc.message)
+
+
+def _poll(
+    services: Services, client: CodegenClient, task_ids: list[str], report: SweepReport
+) -> None:
+    store = services.store
+    rows = store.fields(task_ids, "agent_run_id", "created_ts")
+    wanted = {
+        int(row["agent_run_id"]): task_id
+        for task_id, row in zip(task_ids, rows, strict=True)
+        if row["agent_run_id"]
+    }
+    oldest = min((float(row["created_ts"] or 0) for row in rows), default=0.0)
+    seen = _list_pages(services, client, wanted, oldest, report)
+    owners = store.owners(list(seen))
+    tasks = store.get_many(list(owners.values()))
+    for (run_id, task_id), task in zip(owners.items(), tasks, strict=True):
+        if task is not None and observe.apply(services, task_id, seen[run_id], task):
+            report.changed += 1
+    store.mark_checked([wanted[r] for r in wanted if r in seen])
+    missing = [task_id for run_id, task_id in wanted.items() if run_id not in seen]
+    _get_each(services, client, missing, report)
+
+
+def _list_pages(
+    services: Services,
+    client: CodegenClient,
+    wanted: dict[int, str],
+    oldest: float,
+    report: SweepReport,
+) -> dict[int, Run]:
+    user = launch.user_id(services, client)
+    seen: dict[int, Run] = {}
+    for page in range(math.ceil(len(wanted) / LIST_PAGE) + 1):
+        client.max_wait = report.time_left()
+        if page and not client.max_wait:
+            break
+        runs, _total = client.list_runs(
+            user_id=user, source_type="API", skip=page * LIST_PAGE, limit=LIST_PAGE
+        )
+        report.list_calls += 1
+        seen.update((run.id, run) for run in runs)
+        if all(run_id in seen for run_id in wanted) or len(runs) < LIST_PAGE:
+            break
+        last = runs[-1].created_at
+        if last is not None and last.timestamp() < oldest - 300:
+            break  # older than every watched task: the rest are not on later pages either
+    return seen
+
+
+def _get_each(
+    services: Services, client: CodegenClient, task_ids: list[str], report: SweepReport
+) -> None:
+    """Runs the list did not show, least recently checked first, with the budget left now."""
+    client.max_wait = 0.0
+    for index, task_id in enumerate(task_ids):
+        task = services.store.get(task_id)
+        if task is None or not task.get("agent_run_id"):
+            continue
+        try:
+            run = client.get_run(int(task["agent_run_id"]))
+        except ApiRateLimited:
+            report.unchecked = len(task_ids) - index
+            return
+        except ApiNotFound as exc:
+            observe.fail(
+                services,
+                task_id,
+                f"the agent run is gone upstream: {exc.message}",
+                allowed=[State.RUNNING],
+            )
+            continue
+        report.get_calls += 1
+        if observe.apply(services, task_id, run, task):
+            report.changed += 1
+        services.store.mark_checked([task_id])
+
+
+def requeue_lost(services: Services) -> int:
+    """Re-send work whose message a crash, a kill or a Redis restart may have lost."""
+    store, redis = services.store, services.redis
+    count = 0
+    for task_id in store.in_state(State.QUEUED, older_than=STALE_QUEUED):
+        if launch.launch_in_progress(services, task_id):
+            continue
+        if redis.set(store.key("requeued", task_id), "1", nx=True, ex=int(STALE_QUEUED)):
+            services.queue.send(queue.LAUNCH, task_id)
+            count += 1
+    for task_id, seq in store.outbox(older_than=STALE_OUTBOX):
+        if redis.set(store.key("requeued", f"{task_id}:{seq}"), "1", nx=True, ex=int(STALE_OUTBOX)):
+            services.queue.send(queue.FINISHED, task_id, seq)
+            count += 1
+    return count

@@ -1,0 +1,41 @@
+"""Celery tasks: thin wrappers that get ids, reload what they need, and are safe to run twice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+
+from codegen_mcp import queue
+from codegen_mcp.services import Services
+from workers import hooks, launch, sweep
+
+
+def register(app: Celery, services: Any) -> None:
+    """`services` is a zero-argument callable returning this process's Services."""
+
+    @app.task(
+        name=queue.LAUNCH,
+        bind=True,
+        acks_late=True,
+        max_retries=None,
+        soft_time_limit=240,
+        time_limit=270,
+    )
+    def launch_task(self: Task, task_id: str) -> None:
+        try:
+            launch.launch(services(), task_id)
+        except launch.Retry as exc:
+            raise self.retry(countdown=min(max(exc.delay, 0.5), 30.0)) from None
+
+    @app.task(name=queue.SWEEP, acks_late=True, soft_time_limit=240, time_limit=270)
+    def sweep_task() -> dict[str, Any]:
+        report = sweep.sweep(services())
+        return {"watched": report.watched, "changed": report.changed, "skipped": report.skipped}
+
+    @app.task(name=queue.FINISHED, acks_late=True, soft_time_limit=120, time_limit=150)
+    def finished_task(task_id: str, seq: int) -> None:
+        hooks.on_task_finished(services(), task_id, seq)
+
+
+__all__ = ["Services", "register"]
