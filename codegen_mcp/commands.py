@@ -121,7 +121,7 @@ def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
     }
     if task["state"] == State.QUEUED:
         return {**answer, "message": f"{what} queued; poll task_status with this task_id."}
-    if task["state"] == State.FAILED and not task.get("agent_run_id"):
+    if task["state"] == State.FAILED and not task.get("started_at"):
         raise TaskFailed(task.get("error") or "the task failed", details=answer)
     return {**answer, "message": f"{what} started successfully."}
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-
 from codegen_mcp.api.client import Credentials
 from codegen_mcp.errors import InvalidRequest, NotConfigured
+from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import Settings
 
 KEYS = ("api_token", "org_id")
@@ -58,7 +57,7 @@ class ConfigValue:
 
 
 class RuntimeConfig:
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: RedisClient, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
         self.hash_key = f"{settings.key_prefix}:config"

@@ -7,9 +7,11 @@ so tasks survive a restart; `noeviction` because a broker must never drop keys.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -130,6 +132,18 @@ def stack_file(data_dir: Path) -> Path:
 def write_stack(data_dir: Path, **info: object) -> None:
     path = stack_file(data_dir)
     path.write_text(json.dumps({**info, "pid": os.getpid()}))
+
+
+def reap_stale_stack(data_dir: Path) -> None:
+    """A stack killed without cleanup may leave its redis-server running on our data."""
+    try:
+        info = json.loads(stack_file(data_dir).read_text())
+        redis_pid = int(info["redis_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    with contextlib.suppress(OSError):
+        os.kill(redis_pid, signal.SIGTERM)
+    clear_stack(data_dir)
 
 
 def read_stack(data_dir: Path) -> dict[str, object] | None:

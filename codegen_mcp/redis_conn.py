@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeAlias
+
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+# redis-py types every sync call as "result or Awaitable of it" (one stub for both clients);
+# we only ever use the sync client, so its results are plain values.
+RedisClient: TypeAlias = Any
 
-def connect(url: str) -> redis.Redis:
+
+def connect(url: str) -> RedisClient:
     return redis.Redis.from_url(
         url,
         decode_responses=True,

@@ -6,14 +6,13 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import redis
 import requests
 
 from codegen_mcp.api.budget import Budget
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.config import RuntimeConfig
 from codegen_mcp.queue import Queue
-from codegen_mcp.redis_conn import connect
+from codegen_mcp.redis_conn import RedisClient, connect
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
 
@@ -25,7 +24,7 @@ class Services:
     _local: threading.local = field(default_factory=threading.local, init=False, repr=False)
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         return connect(self.redis_url)
 
     @cached_property

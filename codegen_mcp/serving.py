@@ -39,7 +39,12 @@ class ThreadedServer:
             self.server: BaseWSGIServer = make_server(host, port, app, threaded=True)
         except OSError as exc:
             raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self.thread = threading.Thread(target=self.server.serve_forever, name="web", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="web",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:

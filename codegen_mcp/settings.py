@@ -50,6 +50,8 @@ class Settings:
     new_wait: float = 2.0
     request_timeout: float = 30.0
     max_run_seconds: float = 24 * 3600.0
+    # A queued task nobody has launched for this long is re-enqueued (its message was lost).
+    requeue_after: float = 30.0
     # Our budget sits a little under the API's documented limits (60/30 s reads, 10/60 s
     # creates) so that clock skew between us and the API never turns into a 429.
     read_limit: RateLimit = RateLimit(55, 30.0)
@@ -74,6 +76,7 @@ class Settings:
             "new_wait": _float(env, "CODEGEN_MCP_NEW_WAIT", 2.0, minimum=0.0),
             "request_timeout": _float(env, "CODEGEN_MCP_REQUEST_TIMEOUT", 30.0, minimum=0.5),
             "max_run_seconds": _float(env, "CODEGEN_MCP_MAX_RUN_SECONDS", 86400.0, minimum=1.0),
+            "requeue_after": _float(env, "CODEGEN_MCP_REQUEUE_AFTER", 30.0, minimum=1.0),
             "read_limit": _limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
             "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "10/60"),
             "resume_limit": _limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
-
 from codegen_mcp.api.status import SETTLED, State
+from codegen_mcp.redis_conn import RedisClient
 
 # KEYS[1]: the task hash. ARGV: prefix, task id, new state, allowed old states ("" = any),
 # now (epoch), then field/value pairs. Returns {applied, old state, outcome seq}.
@@ -71,7 +70,7 @@ class Transition:
 
 
 class TaskStore:
-    def __init__(self, client: redis.Redis, prefix: str = "cgm") -> None:
+    def __init__(self, client: RedisClient, prefix: str = "cgm") -> None:
         self.redis = client
         self.prefix = prefix
         self._transition = client.register_script(_TRANSITION)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from codegen_mcp.embedded import EmbeddedRedis
@@ -19,11 +20,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    simulator = Simulator(SimConfig(
-        active_seconds=1.0, evaluation_seconds=0.3,
-        read_limit=(600, 30.0), create_limit=(600, 60.0), resume_limit=(600, 30.0),
-        logs_limit=(600, 60.0),
-    ))
+    simulator = Simulator(
+        SimConfig(
+            active_seconds=1.0,
+            evaluation_seconds=0.3,
+            read_limit=(600, 30.0),
+            create_limit=(600, 60.0),
+            resume_limit=(600, 30.0),
+            logs_limit=(600, 60.0),
+        )
+    )
     simulator.start()
     yield simulator
     simulator.stop()

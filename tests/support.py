@@ -43,6 +43,7 @@ def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any
         "org_id": 1,
         "poll_interval": 0.5,
         "new_wait": 2.0,
+        "requeue_after": 3.0,
         "request_timeout": 5.0,
         "read_limit": RateLimit(500, 30),
         "create_limit": RateLimit(500, 60),
@@ -58,29 +59,34 @@ def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as environment variables, for worker processes."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
-    env.update({
-        "REDIS_URL": settings.redis_url or "",
-        "CODEGEN_API_BASE_URL": settings.api_base_url,
-        "CODEGEN_API_TOKEN": settings.api_token or "",
-        "CODEGEN_ORG_ID": str(settings.org_id or ""),
-        "CODEGEN_MCP_POLL_INTERVAL": str(settings.poll_interval),
-        "CODEGEN_MCP_REQUEST_TIMEOUT": str(settings.request_timeout),
-        "CODEGEN_MCP_READ_LIMIT": str(settings.read_limit),
-        "CODEGEN_MCP_CREATE_LIMIT": str(settings.create_limit),
-        "CODEGEN_MCP_RESUME_LIMIT": str(settings.resume_limit),
-        "CODEGEN_MCP_LOGS_LIMIT": str(settings.logs_limit),
-        "CODEGEN_MCP_REDIS_PREFIX": settings.key_prefix,
-        "CODEGEN_MCP_DATA_DIR": str(settings.data_dir),
-        "CODEGEN_MCP_MAX_RUN_SECONDS": str(settings.max_run_seconds),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "REDIS_URL": settings.redis_url or "",
+            "CODEGEN_API_BASE_URL": settings.api_base_url,
+            "CODEGEN_API_TOKEN": settings.api_token or "",
+            "CODEGEN_ORG_ID": str(settings.org_id or ""),
+            "CODEGEN_MCP_POLL_INTERVAL": str(settings.poll_interval),
+            "CODEGEN_MCP_REQUEST_TIMEOUT": str(settings.request_timeout),
+            "CODEGEN_MCP_READ_LIMIT": str(settings.read_limit),
+            "CODEGEN_MCP_CREATE_LIMIT": str(settings.create_limit),
+            "CODEGEN_MCP_RESUME_LIMIT": str(settings.resume_limit),
+            "CODEGEN_MCP_LOGS_LIMIT": str(settings.logs_limit),
+            "CODEGEN_MCP_REDIS_PREFIX": settings.key_prefix,
+            "CODEGEN_MCP_DATA_DIR": str(settings.data_dir),
+            "CODEGEN_MCP_MAX_RUN_SECONDS": str(settings.max_run_seconds),
+            "CODEGEN_MCP_REQUEUE_AFTER": str(settings.requeue_after),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
 class Worker:
     """`celery -A workers.celery_app worker` as its own process group (with beat: -B)."""
 
-    def __init__(self, settings: Settings, log_path: Path, *, beat: bool = True, name: str = "w1") -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, *, beat: bool = True, name: str = "w1"
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self.beat = beat
@@ -88,16 +94,34 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
-        args = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-                "--pool=threads", "--concurrency=4", "--loglevel=INFO", "-Q", self.settings.key_prefix,
-                "--hostname", f"{self.name}-{self.settings.key_prefix}@%h", "--without-mingle",
-                "--without-gossip"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "--loglevel=INFO",
+            "-Q",
+            self.settings.key_prefix,
+            "--hostname",
+            f"{self.name}-{self.settings.key_prefix}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         if self.beat:
             args += ["-B", "--schedule", str(self.settings.data_dir / f"beat-{self.name}")]
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(args, cwd=ROOT, env=settings_env(self.settings),
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=settings_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def kill(self) -> None:
@@ -127,7 +151,9 @@ class Front:
         self.url = self.server.start()
         self.session = requests.Session()
 
-    def call(self, command: str, args: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+    def call(
+        self, command: str, args: dict[str, Any] | None = None, **kwargs: Any
+    ) -> requests.Response:
         body: dict[str, Any] = {"command": command}
         if args is not None:
             body["args"] = args
@@ -146,7 +172,8 @@ class Front:
     def wait_state(self, task_id: str, *states: str, timeout: float = 30.0) -> dict[str, Any]:
         return wait_for(
             lambda: (s := self.status(task_id)) and s["state"] in states and s,
-            timeout, f"task {task_id} to reach {states}",
+            timeout,
+            f"task {task_id} to reach {states}",
         )
 
     def stop(self) -> None:

@@ -44,7 +44,9 @@ def idle_front(settings: Settings) -> Iterator[Front]:
         ({"repo": "acme/demo", "query": "x", "colour": "red"}, "colour"),
     ],
 )
-def test_new_with_bad_arguments_is_rejected_naming_the_field(idle_front: Front, args, field) -> None:
+def test_new_with_bad_arguments_is_rejected_naming_the_field(
+    idle_front: Front, args, field
+) -> None:
     before = (_queue_length(idle_front), _task_count(idle_front))
     response = idle_front.call("new", args)
     assert response.status_code == 400
@@ -68,14 +70,17 @@ def test_unknown_command_is_rejected_with_the_known_ones(idle_front: Front) -> N
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b'"new"', b""])
 def test_malformed_body_is_a_400_envelope(idle_front: Front, raw: bytes) -> None:
-    response = requests.post(idle_front.url + "/", data=raw, headers={"Content-Type": "application/json"},
-                             timeout=10)
+    response = requests.post(
+        idle_front.url + "/", data=raw, headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert response.status_code == 400
     assert response.json()["status"] == "error"
 
 
 def test_args_must_be_an_object(idle_front: Front) -> None:
-    response = idle_front.session.post(idle_front.url + "/", json={"command": "list", "args": [1]}, timeout=10)
+    response = idle_front.session.post(
+        idle_front.url + "/", json={"command": "list", "args": [1]}, timeout=10
+    )
     assert response.status_code == 400
     assert "JSON object" in response.json()["message"]
 
@@ -98,7 +103,9 @@ def test_task_status_of_unknown_task_is_404(idle_front: Front) -> None:
 
 
 def test_new_without_credentials_is_refused_before_anything_is_recorded(settings: Settings) -> None:
-    web = Front(settings.with_(api_token=None, key_prefix=settings.key_prefix + "nocred", new_wait=0))
+    web = Front(
+        settings.with_(api_token=None, key_prefix=settings.key_prefix + "nocred", new_wait=0)
+    )
     try:
         response = web.call("new", {"repo": "acme/demo", "query": "x"})
         assert response.status_code == 400
@@ -160,8 +167,10 @@ def test_config_get_shows_the_environment_default(settings: Settings) -> None:
 def test_list_is_newest_first_and_filters(settings: Settings) -> None:
     web = Front(settings.with_(key_prefix=settings.key_prefix + "list", new_wait=0))
     try:
-        ids = [web.ok("new", {"repo": repo, "query": f"q{i}"})["task_id"]
-               for i, repo in enumerate(["acme/demo", "acme/other", "acme/demo"])]
+        ids = [
+            web.ok("new", {"repo": repo, "query": f"q{i}"})["task_id"]
+            for i, repo in enumerate(["acme/demo", "acme/other", "acme/demo"])
+        ]
         listed = web.ok("list")
         assert [row["task_id"] for row in listed["tasks"]] == ids[::-1]
         by_repo = web.ok("list", {"repo": "ACME/demo"})

@@ -6,8 +6,16 @@ from tests.support import Front, wait_for
 
 
 def test_new_run_completes_with_its_result(front: Front, sim, worker) -> None:
-    answer = front.ok("new", {"repo": "acme/demo", "query": "Add a README", "task": "CREATE_PLAN",
-                              "branch": "main", "pr": 3})
+    answer = front.ok(
+        "new",
+        {
+            "repo": "acme/demo",
+            "query": "Add a README",
+            "task": "CREATE_PLAN",
+            "branch": "main",
+            "pr": 3,
+        },
+    )
     assert answer["state"] in ("running", "queued")
     task_id = answer["task_id"]
     done = front.wait_state(task_id, "completed")

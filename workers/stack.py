@@ -17,7 +17,14 @@ from pathlib import Path
 from celery.beat import EmbeddedService
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import EmbeddedRedis, clear_stack, free_port, read_stack, write_stack
+from codegen_mcp.embedded import (
+    EmbeddedRedis,
+    clear_stack,
+    free_port,
+    read_stack,
+    reap_stale_stack,
+    write_stack,
+)
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer, check_bind
@@ -38,6 +45,7 @@ class Stack:
         self.concurrency = concurrency
         # Simulated tasks live in their own Redis, never mixed with real ones.
         self.data_dir = settings.data_dir / "simulate" if simulate else settings.data_dir
+        self.redis_pid: int | None = None
 
     def run(self) -> None:
         check_bind(self.settings)
@@ -47,6 +55,7 @@ class Stack:
                 f"codegen-mcp up is already running (pid {running['pid']}, "
                 f"web {running.get('web_url')})"
             )
+        reap_stale_stack(self.settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as cleanup:
             settings, url = self._start_backends(cleanup)
@@ -58,7 +67,11 @@ class Stack:
             web.start()
             cleanup.callback(web.stop)
             write_stack(
-                self.settings.data_dir, redis_url=url, web_url=web.url, simulate=self.simulate
+                self.settings.data_dir,
+                redis_url=url,
+                web_url=web.url,
+                simulate=self.simulate,
+                redis_pid=self.redis_pid,
             )
             cleanup.callback(clear_stack, self.settings.data_dir)
             self._banner(web.url, url)
@@ -71,6 +84,7 @@ class Stack:
             redis = EmbeddedRedis(self.data_dir / "redis")
             url = redis.start()
             cleanup.callback(redis.stop)
+            self.redis_pid = redis.process.pid if redis.process else None
         if self.simulate:
             from codegen_mcp.simulator import SimConfig, Simulator
 
@@ -81,6 +95,9 @@ class Stack:
         return settings, url
 
     def _run_worker(self, settings: Settings, url: str) -> None:
+        # Our own "task X: completed" lines tell the story; Celery's per-task lines drown it.
+        for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         app = create_celery(settings, url)
         beat = EmbeddedService(
             app, thread=True, schedule_filename=str(Path(self.data_dir) / "celerybeat")

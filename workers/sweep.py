@@ -25,7 +25,6 @@ from workers import launch, observe
 
 log = logging.getLogger(__name__)
 
-STALE_QUEUED = 20.0  # seconds a queued task may wait before we assume its message was lost
 STALE_OUTBOX = 30.0
 LIST_PAGE = 100
 
@@ -172,10 +171,11 @@ def requeue_lost(services: Services) -> int:
     """Re-send work whose message a crash, a kill or a Redis restart may have lost."""
     store, redis = services.store, services.redis
     count = 0
-    for task_id in store.in_state(State.QUEUED, older_than=STALE_QUEUED):
+    stale = services.settings.requeue_after
+    for task_id in store.in_state(State.QUEUED, older_than=stale):
         if launch.launch_in_progress(services, task_id):
             continue
-        if redis.set(store.key("requeued", task_id), "1", nx=True, ex=int(STALE_QUEUED)):
+        if redis.set(store.key("requeued", task_id), "1", nx=True, px=int(stale * 1000)):
             services.queue.send(queue.LAUNCH, task_id)
             count += 1
     for task_id, seq in store.outbox(older_than=STALE_OUTBOX):

@@ -11,12 +11,12 @@ import random
 import time
 from dataclasses import dataclass
 
-import redis
 from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from codegen_mcp.api.errors import ApiRateLimited
+from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import RateLimit, Settings
 
 BUCKETS = ("read", "create", "resume", "logs")
@@ -39,7 +39,7 @@ class BucketStats:
 class Budget:
     """Moving-window budgets per token and bucket, kept in Redis (the `limits` library)."""
 
-    def __init__(self, client: redis.Redis, settings: Settings, token: str) -> None:
+    def __init__(self, client: RedisClient, settings: Settings, token: str) -> None:
         pool = client.connection_pool
         self._redis = client
         self._storage = RedisStorage(

@@ -1,0 +1,67 @@
+"""What a finished run says: its `result` and `summary` for each final status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codegen_mcp.simulator.statuses import FAILED
+
+CREATE = "create"
+FOLLOW_UP = "follow-up"
+
+
+@dataclass(frozen=True)
+class Round:
+    """What the agent is working on in one round, so the result it ends with can mention it."""
+
+    note: str
+    kind: str = CREATE
+    # A result forced by the caller (transition/reopen), used verbatim when the round ends.
+    result: str | None = None
+
+
+def first_line(text: str, width: int = 80) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def result_for(status: str, work: Round, pr_url: str | None) -> str | None:
+    if work.result is not None:
+        return work.result
+    if status == "COMPLETE":
+        return _complete_text(work, pr_url)
+    if status == "PAUSED":
+        return (
+            f'Before I continue with "{work.note}": should I change the existing '
+            "behaviour or add this behind a new option? Reply to resume me."
+        )
+    return None  # failed and cancelled runs carry no result, only a summary
+
+
+def summary_for(status: str, work: Round) -> str | None:
+    if status == "COMPLETE":
+        prefix = "Follow-up done" if work.kind == FOLLOW_UP else "Completed"
+        return f"{prefix}: {work.note}"
+    if status == "PAUSED":
+        return "Waiting for your answer before continuing."
+    if status == "ERROR":
+        return "Agent failed: simulated error"
+    if status in FAILED:
+        return f"Agent stopped: {status}"
+    if status == "CANCELLED":
+        return "Agent run was cancelled."
+    return None
+
+
+def _complete_text(work: Round, pr_url: str | None) -> str:
+    pr = f" ({pr_url})" if pr_url else ""
+    if work.kind == FOLLOW_UP:
+        return (
+            f"Follow-up: {work.note}\n\n"
+            f"I addressed the follow-up and pushed the changes to the same pull request{pr}.\n"
+        )
+    return (
+        f"## Done: {work.note}\n\n"
+        f"I made the requested change and opened a pull request{pr}.\n\n"
+        "- Read the relevant code\n- Implemented the change\n- Ran the test suite\n"
+    )

@@ -1,0 +1,135 @@
+"""Running the simulator: `Simulator` in a background thread, `serve` in the foreground."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from codegen_mcp.simulator.app import create_app
+from codegen_mcp.simulator.config import SimConfig
+from codegen_mcp.simulator.faults import Faults
+from codegen_mcp.simulator.state import SimState
+
+STOP_POLL_SECONDS = 0.05
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: the simulator keeps its own record (requests_log), and demos stay readable."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class Simulator:
+    def __init__(self, config: SimConfig | None = None) -> None:
+        self.config = config or SimConfig()
+        self.state = SimState(self.config)
+        self.app = create_app(self.state)
+        # The base URL once started ("" before): a plain attribute, so fixtures may set it too.
+        self.url = ""
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serve in a daemon thread; port 0 picks a free port. Returns the base URL."""
+        if self._server is not None:
+            raise RuntimeError("the simulator is already started")
+        self._server = make_server(
+            host, port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        # A short poll interval, because stop() waits for the serving loop to notice.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            args=(STOP_POLL_SECONDS,),
+            name="codegen-sim",
+            daemon=True,
+        )
+        self._thread.start()
+        self.url = f"http://{host}:{self._server.server_port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+        self.url = ""
+
+    def __enter__(self) -> Simulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- inspection and control (the same functions as /_sim/) -------------------------------
+
+    def runs(self) -> list[dict[str, Any]]:
+        return self.state.records()
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        return self.state.record(run_id)
+
+    def requests_log(self) -> list[dict[str, Any]]:
+        return self.state.traffic.requests_log()
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    def set_faults(
+        self,
+        error_rate: float = 0.0,
+        throttle_rate: float = 0.0,
+        drop_after_act_rate: float = 0.0,
+        latency: float = 0.0,
+        resume_on_active: str | None = None,
+    ) -> dict[str, Any]:
+        faults = Faults(error_rate, throttle_rate, drop_after_act_rate, latency)
+        return self.state.set_faults(faults, resume_on_active)
+
+    def transition(self, run_id: int, status: str, result: str | None = None) -> dict[str, Any]:
+        return self.state.transition(run_id, status, result)
+
+    def reopen(self, run_id: int, result: str | None = None) -> dict[str, Any]:
+        return self.state.reopen(run_id, result)
+
+    def add_foreign_run(
+        self,
+        user_id: int,
+        source_type: str = "SLACK",
+        status: str = "ACTIVE",
+        prompt: str | None = None,
+        same_pr_as: int | None = None,
+    ) -> dict[str, Any]:
+        return self.state.add_foreign_run(user_id, source_type, status, prompt, same_pr_as)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+
+def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8089) -> None:
+    """Serve in the foreground until Ctrl-C."""
+    sim = Simulator(config)
+    server = make_server(host, port, sim.app, threaded=True, request_handler=_QuietHandler)
+    token = next(iter(config.tokens))
+    print(
+        f"Codegen API simulator on http://{host}:{server.server_port}"
+        f"  org_id={config.org_id}  token={token}  (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
