@@ -37,6 +37,9 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=queue.transport_options(),
         worker_hijack_root_logger=False,
+        # Tasks are safe to run twice, so a task that cannot be acknowledged after a lost
+        # broker connection is better cancelled and redelivered than left dangling.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         beat_schedule={
             "sweep": {
                 "task": queue.SWEEP,
