@@ -21,7 +21,11 @@ class Round:
 
 
 def first_line(text: str, width: int = 80) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    """The first line that says what to do: headings ("Context:") and list items are skipped,
+    as an agent would read past a context block to the request."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    line = next((ln for ln in lines if not ln.endswith(":") and not ln.startswith("- ")), "")
+    line = line or (lines[0] if lines else "")
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
