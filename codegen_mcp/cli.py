@@ -1,10 +1,11 @@
-"""`codegen-mcp`: run the whole stack (`up`), the web front, or the simulator."""
+"""`codegen-mcp`: run the whole stack (`up`), the web or MCP front, or the simulator."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +53,22 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--threads", type=int, default=8)
     web.set_defaults(run=_web)
 
+    mcp = sub.add_parser(
+        "mcp",
+        help="serve the MCP front: stdio (what desktop hosts spawn) or Streamable HTTP at /mcp",
+    )
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    mcp.add_argument("--host", help="HTTP address (default CODEGEN_MCP_HOST or 127.0.0.1)")
+    mcp.add_argument("--port", type=int, default=8090, help="HTTP port (default 8090)")
+    mcp.add_argument(
+        "--allowed-hosts",
+        default=os.environ.get("CODEGEN_MCP_ALLOWED_HOSTS", ""),
+        help="comma-separated names the HTTP server is reached by besides loopback, e.g. "
+        "mcp.example.com (default CODEGEN_MCP_ALLOWED_HOSTS)",
+    )
+    mcp.add_argument("--data-dir", type=Path, help="where the embedded Redis keeps its data")
+    mcp.set_defaults(run=_mcp)
+
     sim = sub.add_parser("simulate", help="serve the Codegen API simulator")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
@@ -94,6 +111,39 @@ def _web(args: argparse.Namespace) -> int:
     check_bind(settings)
     services = Services(settings, resolve_redis_url(settings))
     run_gunicorn(create_app(services), settings, args.workers, args.threads)
+    return 0
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from codegen_mcp.local_stack import Backend
+    from codegen_mcp.mcp_server import create_server, transport_security
+    from codegen_mcp.serving import check_bind
+
+    settings = _settings(args)
+    http = args.transport == "http"
+    if http:
+        check_bind(settings)
+    backend = Backend(settings)
+    try:
+        backend.services()  # join or start the stack now: a problem shows at start-up
+        server = create_server(backend.services, auth_token=settings.auth_token if http else None)
+        if http:
+            hosts = [name.strip() for name in args.allowed_hosts.split(",") if name.strip()]
+            log.info("serving MCP on http://%s:%d/mcp", settings.host, args.port)
+            server.run(
+                "streamable-http",
+                host=settings.host,
+                port=args.port,
+                transport_security=transport_security(settings.host, hosts),
+            )
+        else:
+            # A host stops its server with SIGTERM once it has closed stdin: clean up on both.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            log.info("serving MCP on stdio")
+            server.run("stdio")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        backend.close()
     return 0
 
 

@@ -14,6 +14,7 @@ from codegen_mcp import queue, schemas, views
 from codegen_mcp.api.status import State, normalize, state_for
 from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
 from codegen_mcp.services import Services
+from codegen_mcp.tree import build as build_tree
 
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
@@ -99,7 +100,20 @@ def task_status(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     task = services.store.get(args["task_id"])
     if task is None:
         raise NotFound(f"no task with id {args['task_id']!r}", details={"field": "task_id"})
+    # A settled task (paused, completed, failed, cancelled) moves only when someone acts:
+    # waiting on it would only burn the caller's time.
+    if args.get("wait") and not State(task["state"]).settled:
+        task = _wait_for_change(services, task, args["wait"])
     return views.task_status(task)
+
+
+def tree(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+    """The orchestrator hierarchy below a run: states, result summaries, deliveries."""
+    return {
+        "tree": build_tree(
+            services.store, agent_run_id=args.get("agent_run_id"), task_id=args.get("task_id")
+        )
+    }
 
 
 COMMANDS: dict[str, Command] = {
@@ -108,6 +122,7 @@ COMMANDS: dict[str, Command] = {
     "config": config,
     "list": list_tasks,
     "task_status": task_status,
+    "tree": tree,
 }
 
 
@@ -136,6 +151,20 @@ def _wait_until_started(services: Services, task_id: str, timeout: float) -> dic
             return task
         time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
         pause = min(pause * 2, 0.1)
+
+
+def _wait_for_change(services: Services, task: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll two fields of the task until its state or Codegen status moves, or the timeout."""
+    seen = (task["state"], task.get("api_status"))
+    deadline = time.monotonic() + timeout
+    pause = 0.05
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.5)
+        now = services.store.fields([task["task_id"]], "state", "api_status")[0]
+        if (now["state"], now["api_status"]) != seen:
+            break
+    return services.store.get(task["task_id"]) or task
 
 
 def _state_filter(value: str | None) -> State | None:

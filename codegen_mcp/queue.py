@@ -11,6 +11,7 @@ from codegen_mcp.settings import Settings
 LAUNCH = "codegen_mcp.launch"
 SWEEP = "codegen_mcp.sweep"
 FINISHED = "codegen_mcp.finished"
+DELIVER = "codegen_mcp.deliver"
 
 
 def queue_name(settings: Settings) -> str:

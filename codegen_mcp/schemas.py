@@ -13,6 +13,7 @@ MAX_QUERY = 50_000
 REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
 TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 BRANCH_PATTERN = r"^[^\s~^:?*\[\\]{1,255}$"
+MAX_STATUS_WAIT = 25
 
 
 def _not_blank(value: str) -> None:
@@ -85,6 +86,22 @@ class TaskStatusArgs(Schema):
         required=True,
         validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="Not a valid task id."),
     )
+    # Seconds to wait for the task's state to change; hosts time tool calls out after 60 s.
+    wait = fields.Float(
+        load_default=0.0, allow_nan=False, validate=validate.Range(min=0, max=MAX_STATUS_WAIT)
+    )
+
+
+class TreeArgs(Schema):
+    agent_run_id = _run_id()
+    task_id = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="Not a valid task id.")
+    )
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        if ("agent_run_id" in data) == ("task_id" in data):
+            raise ValidationError("Give exactly one of agent_run_id or task_id.", "agent_run_id")
 
 
 SCHEMAS: dict[str, type[Schema]] = {
@@ -93,6 +110,7 @@ SCHEMAS: dict[str, type[Schema]] = {
     "config": ConfigArgs,
     "list": ListArgs,
     "task_status": TaskStatusArgs,
+    "tree": TreeArgs,
 }
 
 STATE_NAMES = [s.value for s in State]

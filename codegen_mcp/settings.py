@@ -52,6 +52,10 @@ class Settings:
     max_run_seconds: float = 24 * 3600.0
     # A queued task nobody has launched for this long is re-enqueued (its message was lost).
     requeue_after: float = 30.0
+    # Orchestrator delivery: "wait" resumes a busy orchestrator only once it is free; "try"
+    # resumes at once and falls back to waiting if the API refuses (its answer is unknown).
+    delivery_policy: str = "wait"
+    delivery_max_result: int = 4000
     # Our budget sits a little under the API's documented limits (60/30 s reads, 10/60 s
     # creates) so that clock skew between us and the API never turns into a 429.
     read_limit: RateLimit = RateLimit(55, 30.0)
@@ -77,6 +81,8 @@ class Settings:
             "request_timeout": _float(env, "CODEGEN_MCP_REQUEST_TIMEOUT", 30.0, minimum=0.5),
             "max_run_seconds": _float(env, "CODEGEN_MCP_MAX_RUN_SECONDS", 86400.0, minimum=1.0),
             "requeue_after": _float(env, "CODEGEN_MCP_REQUEUE_AFTER", 30.0, minimum=1.0),
+            "delivery_policy": _choice(env, "CODEGEN_MCP_DELIVERY_POLICY", ("wait", "try")),
+            "delivery_max_result": _int(env, "CODEGEN_MCP_DELIVERY_MAX_RESULT") or 4000,
             "read_limit": _limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
             "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "10/60"),
             "resume_limit": _limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),
@@ -111,6 +117,13 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
         raise ConfigurationError(f"{name} must be a number of seconds, got {text!r}") from None
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum:g}, got {text!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 

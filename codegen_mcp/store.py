@@ -83,8 +83,12 @@ class TaskStore:
         return self.key("task", task_id)
 
     # -- writes ------------------------------------------------------------------------
-    def create(self, fields: dict[str, Any]) -> str:
-        """Record a new queued task and index it; returns its id."""
+    def create(self, fields: dict[str, Any], pipe: Any = None) -> str:
+        """Record a new queued task and index it; returns its id.
+
+        With `pipe` (a MULTI pipeline), the writes join that transaction and the caller
+        executes it.
+        """
         task_id = fields.get("task_id") or new_task_id()
         now = time.time()
         record = {
@@ -95,7 +99,8 @@ class TaskStore:
             "created_ts": repr(now),
             "updated_at": repr(now),
         }
-        pipe = self.redis.pipeline(transaction=True)
+        own = pipe is None
+        pipe = self.redis.pipeline(transaction=True) if own else pipe
         values = {name: value for name, value in _encode(record).items() if value != ""}
         pipe.hset(self.task_key(task_id), mapping=values)
         pipe.zadd(self.key("tasks"), {task_id: now})
@@ -104,7 +109,8 @@ class TaskStore:
             pipe.zadd(self.key("repo", str(record["repo"]).lower()), {task_id: now})
         if record.get("orchestrator_run_id") is not None:
             pipe.zadd(self.key("orch", record["orchestrator_run_id"]), {task_id: now})
-        pipe.execute()
+        if own:
+            pipe.execute()
         return task_id
 
     def update(self, task_id: str, **fields: Any) -> None:
@@ -230,8 +236,17 @@ def _encode(fields: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-JSON_FIELDS = ("pull_requests", "metadata", "delivered")
-INT_FIELDS = ("agent_run_id", "pr", "orchestrator_run_id", "repo_id", "outcome_seq", "reopen_count")
+JSON_FIELDS = ("pull_requests", "metadata", "delivers")
+INT_FIELDS = (
+    "delivery_seq",
+    "delivery_attempts",
+    "agent_run_id",
+    "pr",
+    "orchestrator_run_id",
+    "repo_id",
+    "outcome_seq",
+    "reopen_count",
+)
 
 
 def _decode(raw: dict[Any, Any]) -> dict[str, Any]:

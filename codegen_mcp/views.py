@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from codegen_mcp.tree import delivery_view
+
 METADATA_FIELDS = ("repo", "branch", "pr", "orchestrator_run_id")
 
 
@@ -12,7 +14,9 @@ def task_status(task: dict[str, Any]) -> dict[str, Any]:
     metadata.update({name: task[name] for name in METADATA_FIELDS if task.get(name) is not None})
     if task.get("command") == "resume":
         metadata["resumed_run_id"] = task.get("agent_run_id")
-    return {
+    if task.get("delivers"):
+        metadata["delivered_children"] = [entry["task_id"] for entry in task["delivers"]]
+    view = {
         "task_id": task["task_id"],
         "agent_run_id": task.get("agent_run_id"),
         "state": task["state"],
@@ -27,6 +31,10 @@ def task_status(task: dict[str, Any]) -> dict[str, Any]:
         "query": task.get("query"),
         "metadata": metadata,
     }
+    if task.get("orchestrator_run_id") is not None:
+        view["orchestrator_run_id"] = task["orchestrator_run_id"]
+        view["delivery"] = delivery_view(task)
+    return view
 
 
 def list_row(task: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "CODEGEN_MCP_DATA_DIR": str(settings.data_dir),
             "CODEGEN_MCP_MAX_RUN_SECONDS": str(settings.max_run_seconds),
             "CODEGEN_MCP_REQUEUE_AFTER": str(settings.requeue_after),
+            "CODEGEN_MCP_DELIVERY_POLICY": settings.delivery_policy,
+            "CODEGEN_MCP_DELIVERY_MAX_RESULT": str(settings.delivery_max_result),
             "PYTHONUNBUFFERED": "1",
         }
     )

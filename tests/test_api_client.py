@@ -52,7 +52,7 @@ def _budgeted(
     sim: Simulator, rconn: redis.Redis, prefix: str, **limits: RateLimit
 ) -> CodegenClient:
     settings = Settings(
-        key_prefix=prefix, read_limit=RateLimit(6, 2.0), create_limit=RateLimit(3, 2.0), **limits
+        key_prefix=prefix, read_limit=RateLimit(5, 2.0), create_limit=RateLimit(3, 2.0), **limits
     )
     return CodegenClient(
         sim.url, CREDS, budget=Budget(rconn, settings, CREDS.token), timeout=5, max_wait=30
@@ -165,7 +165,7 @@ def test_budget_that_would_wait_too_long_raises_instead_of_blocking(
 ) -> None:
     client = _budgeted(small_sim, rconn, "budget-short")
     client.max_wait = 0
-    for _ in range(6):
+    for _ in range(5):
         client.me()
     with pytest.raises(ApiRateLimited) as caught:
         client.me()

@@ -21,7 +21,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
-from workers import observe
+from workers import delivery, observe
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,14 @@ def _attempt(services: Services, task: dict[str, Any]) -> None:
             _resume(services, client, task)
     except (ApiUnavailable, ApiRateLimited) as exc:
         if attempts >= MAX_ATTEMPTS:
-            _fail(
-                services,
-                task,
-                f"gave up after {attempts} attempts: {exc.message}" + _maybe_upstream_note(task),
-            )
+            message = f"gave up after {attempts} attempts: {exc.message}"
+            _fail(services, task, message + _maybe_upstream_note(task), exc.code)
             return
         delay = exc.retry_after if isinstance(exc, ApiRateLimited) else min(2.0 * 2**attempts, 30.0)
         services.store.update(task["task_id"], last_error=exc.message)
         raise Retry(exc.message, delay) from None
     except CodegenMCPError as exc:
-        _fail(services, task, exc.message)
+        _fail(services, task, exc.message, exc.code)
 
 
 def _create(services: Services, client: CodegenClient, task: dict[str, Any]) -> None:
@@ -143,10 +140,12 @@ def _resume(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
 def _started(services: Services, task: dict[str, Any], run: Run) -> None:
     services.store.attach_run(task["task_id"], run.id)
     observe.start(services, task, run)
+    if task.get("delivers"):
+        delivery.delivered(services, task)
 
 
-def _fail(services: Services, task: dict[str, Any], message: str) -> None:
-    observe.fail(services, task["task_id"], message, allowed=[State.QUEUED])
+def _fail(services: Services, task: dict[str, Any], message: str, code: str) -> None:
+    observe.fail(services, task["task_id"], message, allowed=[State.QUEUED], code=code)
 
 
 def _maybe_upstream_note(task: dict[str, Any]) -> str:

@@ -126,11 +126,22 @@ def _finish(
     return transition.applied
 
 
-def fail(services: Services, task_id: str, message: str, *, allowed: list[State]) -> bool:
-    """A task fails on our side (bad repo, refused upstream, run gone): record and announce."""
+def fail(
+    services: Services, task_id: str, message: str, *, allowed: list[State], code: str | None = None
+) -> bool:
+    """A task fails on our side (bad repo, refused upstream, run gone): record and announce.
+
+    `code` (the error's code) lets the finished-hook tell a refusal worth retrying later
+    from one that is final.
+    """
     log.warning("task %s failed: %s", task_id, message)
     transition = services.store.transition(
-        task_id, State.FAILED, allowed=allowed, error=message, completed_at=now_iso()
+        task_id,
+        State.FAILED,
+        allowed=allowed,
+        error=message,
+        error_code=code,
+        completed_at=now_iso(),
     )
     announce(services, task_id, transition)
     return transition.applied

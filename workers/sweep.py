@@ -21,7 +21,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
-from workers import launch, observe
+from workers import delivery, launch, observe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ class SweepReport:
     changed: int = 0
     requeued: int = 0
     unchecked: int = 0
+    orchestrators: int = 0
     duration: float = 0.0
     error: str | None = None
     deadline: float = 0.0
@@ -76,8 +77,10 @@ def sweep(services: Services) -> SweepReport:
 def _sweep(services: Services, report: SweepReport) -> None:
     report.requeued = requeue_lost(services)
     watched = services.store.watched()
+    orchestrators = delivery.pending_orchestrators(services)
     report.watched = len(watched)
-    if not watched:
+    report.orchestrators = len(orchestrators)
+    if not watched and not orchestrators:
         return
     try:
         client = services.client(max_wait=report.time_left())
@@ -85,15 +88,20 @@ def _sweep(services: Services, report: SweepReport) -> None:
         report.error = exc.message
         return
     try:
-        _poll(services, client, [task_id for task_id, _ in watched], report)
+        seen = _poll(services, client, [task_id for task_id, _ in watched], orchestrators, report)
+        _free_orchestrators(services, client, orchestrators, seen, report)
     except ApiError as exc:
         report.error = exc.message
         log.warning("sweep stopped early: %s", exc.message)
 
 
 def _poll(
-    services: Services, client: CodegenClient, task_ids: list[str], report: SweepReport
-) -> None:
+    services: Services,
+    client: CodegenClient,
+    task_ids: list[str],
+    orchestrators: list[int],
+    report: SweepReport,
+) -> dict[int, Run]:
     store = services.store
     rows = store.fields(task_ids, "agent_run_id", "created_ts")
     wanted = {
@@ -102,7 +110,7 @@ def _poll(
         if row["agent_run_id"]
     }
     oldest = min((float(row["created_ts"] or 0) for row in rows), default=0.0)
-    seen = _list_pages(services, client, wanted, oldest, report)
+    seen = _list_pages(services, client, [*wanted, *orchestrators], oldest, report)
     owners = store.owners(list(seen))
     tasks = store.get_many(list(owners.values()))
     for (run_id, task_id), task in zip(owners.items(), tasks, strict=True):
@@ -111,12 +119,37 @@ def _poll(
     store.mark_checked([wanted[r] for r in wanted if r in seen])
     missing = [task_id for run_id, task_id in wanted.items() if run_id not in seen]
     _get_each(services, client, missing, report)
+    return seen
+
+
+def _free_orchestrators(
+    services: Services,
+    client: CodegenClient,
+    orchestrators: list[int],
+    seen: dict[int, Run],
+    report: SweepReport,
+) -> None:
+    """Orchestrators with results waiting: deliver to each one the API shows free."""
+    client.max_wait = 0.0
+    for orchestrator in orchestrators:
+        run = seen.get(orchestrator)
+        if run is None:
+            try:
+                run = client.get_run(orchestrator)
+            except ApiRateLimited:
+                return  # the next sweep looks again
+            except ApiNotFound:
+                services.queue.send(queue.DELIVER, orchestrator, True)  # deliver() says why
+                continue
+            report.get_calls += 1
+        if delivery.is_idle(run.status):
+            services.queue.send(queue.DELIVER, orchestrator, True)
 
 
 def _list_pages(
     services: Services,
     client: CodegenClient,
-    wanted: dict[int, str],
+    wanted: list[int],
     oldest: float,
     report: SweepReport,
 ) -> dict[int, Run]:

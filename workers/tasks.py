@@ -7,8 +7,9 @@ from typing import Any
 from celery import Celery, Task
 
 from codegen_mcp import queue
+from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable
 from codegen_mcp.services import Services
-from workers import hooks, launch, sweep
+from workers import delivery, hooks, launch, sweep
 
 
 def register(app: Celery, services: Any) -> None:
@@ -32,6 +33,22 @@ def register(app: Celery, services: Any) -> None:
     def sweep_task() -> dict[str, Any]:
         report = sweep.sweep(services())
         return {"watched": report.watched, "changed": report.changed, "skipped": report.skipped}
+
+    @app.task(
+        name=queue.DELIVER,
+        bind=True,
+        acks_late=True,
+        max_retries=None,
+        soft_time_limit=120,
+        time_limit=150,
+    )
+    def deliver_task(self: Task, orchestrator: int, from_sweep: bool = False) -> None:
+        try:
+            delivery.deliver(services(), orchestrator, from_sweep=from_sweep)
+        except ApiRateLimited as exc:
+            raise self.retry(countdown=min(max(exc.retry_after, 0.5), 30.0)) from None
+        except ApiUnavailable:
+            raise self.retry(countdown=5.0) from None
 
     @app.task(name=queue.FINISHED, acks_late=True, soft_time_limit=120, time_limit=150)
     def finished_task(task_id: str, seq: int) -> None:

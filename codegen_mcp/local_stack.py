@@ -1,0 +1,222 @@
+"""Zero set-up for `codegen-mcp mcp` on one machine: join the running stack, or run one.
+
+REDIS_URL wins. Otherwise the server joins the stack a `codegen-mcp up` (or another
+`codegen-mcp mcp`) runs on this machine, as stack.json in the data dir says, or starts one
+for its own lifetime: the embedded Redis on the data dir, so tasks outlive the host session,
+and a Celery worker with the sweep (`celery worker -B`) as a subprocess. When the stack it
+joined goes away, the next call takes over, so one host's server outlives another's.
+A file lock keeps two servers from starting two Redis servers on the same data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from codegen_mcp import queue
+from codegen_mcp.embedded import (
+    EmbeddedRedis,
+    clear_stack,
+    read_stack,
+    reap_stale_stack,
+    stack_file,
+    write_stack,
+)
+from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.services import Services
+from codegen_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Hosts kill a stdio server a few seconds after closing its stdin; the worker's tasks are
+# safe to cut short (acks_late, and the sweep re-enqueues what nobody launched).
+WORKER_GRACE = 1.5
+REDIS_GONE_TIMEOUT = 10.0
+
+
+class Backend:
+    """The Services for each call: REDIS_URL's, the joined stack's, or our own stack's."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.own: LocalStack | None = None
+        self._joined: dict[str, Any] | None = None
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    def services(self) -> Services:
+        with self._lock:
+            if self._services is None or self._stack_went_away():
+                self._services = self._connect()
+            return self._services
+
+    def close(self) -> None:
+        with self._lock:
+            if self.own is not None:
+                self.own.stop()
+                self.own = None
+
+    def _stack_went_away(self) -> bool:
+        return self._joined is not None and read_stack(self.settings.data_dir) != self._joined
+
+    def _connect(self) -> Services:
+        if self.settings.redis_url:
+            return Services(self.settings, self.settings.redis_url)
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with stack_lock(data_dir):
+            stack = read_stack(data_dir)
+            if stack and isinstance(stack.get("redis_url"), str):
+                log.info("joining the codegen-mcp stack of pid %s (%s)", stack["pid"], data_dir)
+                self._joined = stack
+                return Services(self.settings, str(stack["redis_url"]))
+            _reap_leftovers(data_dir, self._joined)
+            self._joined = None
+            self.own = LocalStack(self.settings)
+            return Services(self.settings, self.own.start())
+
+
+class LocalStack:
+    """The embedded Redis and a Celery worker with the sweep, for one server's lifetime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = EmbeddedRedis(settings.data_dir / "redis")
+        self.worker: subprocess.Popen[bytes] | None = None
+
+    @property
+    def worker_log(self) -> Path:
+        return self.settings.data_dir / "worker.log"
+
+    def start(self) -> str:
+        url = self.redis.start()
+        try:
+            self.worker = self._start_worker(url)
+        except OSError as exc:
+            self.redis.stop()
+            raise ConfigurationError(f"cannot start the Celery worker: {exc}") from None
+        write_stack(
+            self.settings.data_dir,
+            redis_url=url,
+            redis_pid=self.redis.process.pid if self.redis.process else None,
+            worker_pid=self.worker.pid,
+            started_by="codegen-mcp mcp",
+        )
+        log.info(
+            "started the embedded stack: redis %s, data in %s, worker log %s",
+            url,
+            self.settings.data_dir,
+            self.worker_log,
+        )
+        return url
+
+    def stop(self) -> None:
+        # Under the lock, so a server taking over waits until this Redis is gone.
+        with stack_lock(self.settings.data_dir):
+            info = read_stack(self.settings.data_dir)
+            if info and info.get("pid") == os.getpid():
+                clear_stack(self.settings.data_dir)
+            if self.worker is not None:
+                _stop_group(self.worker, WORKER_GRACE)
+            self.redis.stop()
+
+    def _start_worker(self, redis_url: str) -> subprocess.Popen[bytes]:
+        data_dir = self.settings.data_dir
+        args = [
+            *(sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-B"),
+            *("--pool=threads", "--concurrency=4", "--loglevel=INFO"),
+            *("-Q", queue.queue_name(self.settings), "--hostname", f"mcp{os.getpid()}@%h"),
+            *("--without-mingle", "--without-gossip"),
+            *("--schedule", str(data_dir / "celerybeat-mcp")),
+        ]
+        env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "CODEGEN_MCP_DATA_DIR": str(data_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        # Its own session: stopped as a group (beat is its child); output never on stdout.
+        with open(self.worker_log, "wb") as output:
+            return subprocess.Popen(
+                args,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+@contextlib.contextmanager
+def stack_lock(data_dir: Path) -> Iterator[None]:
+    with open(Path(data_dir) / "stack.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace)
+    # Whatever is left of the group (beat, a task thread holding the worker up) goes now.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _reap_leftovers(data_dir: Path, joined: dict[str, Any] | None) -> None:
+    """Before our Redis starts on the data dir, no other may still run on it.
+
+    A stack killed without cleanup leaves its Redis (and our worker) behind: stop them.
+    A stack we joined that just stopped may still be flushing its Redis: wait for it.
+    """
+    stale = _read(stack_file(data_dir)) or joined or {}
+    reap_stale_stack(data_dir)
+    worker = stale.get("worker_pid")
+    if isinstance(worker, int) and "celery" in _command_of(worker):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker, signal.SIGKILL)
+    redis_pid = stale.get("redis_pid")
+    if isinstance(redis_pid, int) and not _wait_gone(redis_pid, REDIS_GONE_TIMEOUT):
+        raise ConfigurationError(
+            f"redis-server pid {redis_pid} still runs on {data_dir}; stop it and retry"
+        )
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _command_of(pid: int) -> str:
+    """The command line of a live process ("" if none): a recorded pid may have been reused."""
+    result = subprocess.run(
+        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+    )
+    return result.stdout.strip()
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while "redis" in _command_of(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,121 @@
+"""The orchestrator hierarchy below a run, read from the task store alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codegen_mcp.errors import InvalidRequest, NotFound
+from codegen_mcp.store import TaskStore
+
+MAX_DEPTH = 10
+SUMMARY = 200
+
+
+def build(
+    store: TaskStore, *, agent_run_id: int | None = None, task_id: str | None = None
+) -> dict[str, Any]:
+    if (agent_run_id is None) == (task_id is None):
+        raise InvalidRequest(
+            "give exactly one of agent_run_id or task_id", details={"field": "agent_run_id"}
+        )
+    if task_id is not None:
+        task = store.get(task_id)
+        if task is None:
+            raise NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+        if task.get("agent_run_id") is None:
+            return _task_node(store, task, depth=0, seen=set())
+        agent_run_id = int(task["agent_run_id"])
+    assert agent_run_id is not None
+    if not store.tasks_for_run(agent_run_id) and not store.redis.exists(
+        store.key("orch", agent_run_id)
+    ):
+        raise NotFound(
+            f"codegen-mcp tracks nothing about agent run {agent_run_id}",
+            details={"field": "agent_run_id"},
+        )
+    return _run_node(store, agent_run_id, depth=0, seen=set(), via=None)
+
+
+def _run_node(
+    store: TaskStore, run_id: int, *, depth: int, seen: set[int], via: dict[str, Any] | None
+) -> dict[str, Any]:
+    seen.add(run_id)
+    tasks = [t for t in store.get_many(store.tasks_for_run(run_id)) if t]
+    owner = tasks[-1] if tasks else None
+    node: dict[str, Any] = {
+        "agent_run_id": run_id,
+        "task_id": owner["task_id"] if owner else None,
+        "state": owner["state"] if owner else "untracked",
+        "codegen_status": owner.get("api_status") if owner else None,
+        "summary": _summary(owner),
+        "web_url": owner.get("web_url") if owner else None,
+        "tasks": [t["task_id"] for t in tasks],
+    }
+    if via is not None:
+        node["delivery"] = delivery_view(via)
+    node["children"] = _children(store, run_id, depth=depth, seen=seen) if depth < MAX_DEPTH else []
+    return node
+
+
+def _children(store: TaskStore, run_id: int, *, depth: int, seen: set[int]) -> list[dict[str, Any]]:
+    child_ids = [str(t) for t in store.redis.zrange(store.key("orch", run_id), 0, -1)]
+    nodes: list[dict[str, Any]] = []
+    latest: dict[int, dict[str, Any]] = {}
+    for child in store.get_many(child_ids):
+        if child is None or (child.get("command") == "resume" and child.get("delivers")):
+            continue  # a delivery to this run's orchestrator, not a child of it
+        if child.get("agent_run_id") is None:
+            nodes.append(_task_node(store, child, depth=depth + 1, seen=seen))
+        else:
+            latest[int(child["agent_run_id"])] = child  # newest child task of each run wins
+    for child_run, child in latest.items():
+        if child_run in seen or child_run == run_id:
+            continue
+        nodes.append(_run_node(store, child_run, depth=depth + 1, seen=seen, via=child))
+    return nodes
+
+
+def _task_node(
+    store: TaskStore, task: dict[str, Any], *, depth: int, seen: set[int]
+) -> dict[str, Any]:
+    node = {
+        "agent_run_id": None,
+        "task_id": task["task_id"],
+        "state": task["state"],
+        "codegen_status": task.get("api_status"),
+        "summary": _summary(task),
+        "web_url": None,
+        "tasks": [task["task_id"]],
+        "children": [],
+    }
+    if task.get("orchestrator_run_id") is not None:
+        node["delivery"] = delivery_view(task)
+    return node
+
+
+def delivery_view(task: dict[str, Any]) -> dict[str, Any]:
+    """Where a child's outcome is on its way to the orchestrator."""
+    state = task.get("delivery_state")
+    if state is None:
+        state = (
+            "waiting for the child to finish"
+            if task["state"] in ("queued", "running")
+            else "pending"
+        )
+    return {
+        "orchestrator_run_id": task.get("orchestrator_run_id"),
+        "state": state,
+        "resume_task_id": task.get("delivery_task_id"),
+        "delivered_at": task.get("delivered_at"),
+        "error": task.get("delivery_error"),
+    }
+
+
+def _summary(task: dict[str, Any] | None) -> str | None:
+    if not task:
+        return None
+    text = task.get("result") or task.get("error")
+    if not text:
+        return None
+    text = " ".join(str(text).split())
+    return text if len(text) <= SUMMARY else text[: SUMMARY - 3] + "..."

@@ -1,0 +1,291 @@
+"""Orchestrator tracking: every child's outcome reaches its orchestrator exactly once.
+
+Each test checks the simulator's own record of resume calls (`resumes` on the orchestrator's
+run), which is what the real API would have received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codegen_mcp import queue
+from codegen_mcp.settings import Settings
+from codegen_mcp.simulator import Simulator
+from tests.support import Front, Worker, wait_for
+
+QUICK = "[sim:active=0.3] [sim:eval=0]"
+
+
+def _orchestrator(front: Front, query: str = f"orchestrate {QUICK}") -> int:
+    """A tracked run to act as orchestrator; returns its agent run id once it exists."""
+    task_id = front.ok("new", {"repo": "acme/demo", "query": query})["task_id"]
+    return int(front.wait_state(task_id, "running", "completed")["agent_run_id"])
+
+
+def _child(front: Front, orchestrator: int, query: str, repo: str = "acme/demo") -> str:
+    args = {"repo": repo, "query": query, "orchestrator_run_id": orchestrator}
+    response = front.call("new", args)
+    body = response.json()
+    assert "task_id" in body, body
+    return str(body["task_id"])
+
+
+def _resumes_with(sim: Simulator, run_id: int, text: str) -> list[dict[str, Any]]:
+    return [r for r in sim.run(run_id)["resumes"] if text in r["prompt"]]
+
+
+def _delivered(front: Front, task_id: str, timeout: float = 30) -> dict[str, Any]:
+    return wait_for(
+        lambda: (s := front.status(task_id))["delivery"]["state"] == "delivered" and s,
+        timeout,
+        f"child {task_id} to be delivered",
+    )
+
+
+def _sweeps_after(sim: Simulator, count: int) -> None:
+    """Let the sweep look at least `count` more times."""
+    start = len([e for e in sim.requests_log() if e["endpoint"] == "list"])
+    wait_for(
+        lambda: len([e for e in sim.requests_log() if e["endpoint"] == "list"]) >= start + count,
+        what=f"{count} sweeps",
+    )
+
+
+def test_idle_orchestrator_gets_the_result_at_once(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"sub-task {QUICK}")
+    status = _delivered(front, child)
+    assert status["orchestrator_run_id"] == orchestrator
+    resume_task = status["delivery"]["resume_task_id"]
+    [resume] = _resumes_with(sim, orchestrator, child)
+    assert "COMPLETED" in resume["prompt"] and status["result"][:40] in resume["prompt"]
+    assert f"[codegen-mcp task {resume_task}]" in resume["prompt"]
+    delivery = front.status(resume_task)
+    assert delivery["metadata"]["command"] == "resume"
+    assert delivery["metadata"]["delivered_children"] == [child]
+    assert [
+        t["task_id"] for t in front.ok("list", {"orchestrator_run_id": orchestrator})["tasks"]
+    ] == [child]
+
+
+def test_busy_orchestrator_is_resumed_only_once_it_is_free(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front, "orchestrate [sim:stuck]")
+    child = _child(front, orchestrator, f"sub-task {QUICK}")
+    front.wait_state(child, "completed")
+    _sweeps_after(sim, 4)
+    assert sim.run(orchestrator)["resumes"] == []
+    assert front.status(child)["delivery"]["state"] == "pending"
+    sim.transition(orchestrator, "COMPLETE", result="orchestrator paused its own work")
+    _delivered(front, child)
+    assert len(_resumes_with(sim, orchestrator, child)) == 1
+    assert len(sim.run(orchestrator)["resumes"]) == 1
+
+
+def test_results_waiting_together_arrive_in_one_resume_in_completion_order(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front, "orchestrate [sim:stuck]")
+    children = [
+        _child(front, orchestrator, f"part {i} [sim:active={delay}] [sim:eval=0]")
+        for i, delay in enumerate((2.0, 0.3, 1.2))
+    ]
+    for child in children:
+        front.wait_state(child, "completed")
+    order = sorted(children, key=lambda c: front.status(c)["completed_at"])
+    sim.transition(orchestrator, "COMPLETE")
+    for child in children:
+        _delivered(front, child)
+    [resume] = sim.run(orchestrator)["resumes"]
+    positions = [resume["prompt"].index(child) for child in order]
+    assert positions == sorted(positions)
+    assert "3 child agent runs" in resume["prompt"]
+
+
+def test_children_finishing_apart_each_arrive_once(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    children = [
+        _child(front, orchestrator, f"part {i} [sim:active={delay}] [sim:eval=0]")
+        for i, delay in enumerate((0.3, 2.5, 5.0))
+    ]
+    for child in children:
+        _delivered(front, child, timeout=60)
+    for child in children:
+        assert len(_resumes_with(sim, orchestrator, child)) == 1
+
+
+def test_failed_children_are_delivered_with_their_error(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    crashed = _child(front, orchestrator, f"crash {QUICK} [sim:error]")
+    nowhere = _child(front, orchestrator, "lost", repo="acme/nowhere")
+    for child in (crashed, nowhere):
+        _delivered(front, child, timeout=60)
+    [first] = _resumes_with(sim, orchestrator, crashed)
+    assert "FAILED" in first["prompt"] and "Error:" in first["prompt"]
+    [second] = _resumes_with(sim, orchestrator, nowhere)
+    assert "acme/nowhere" in second["prompt"] and "never started" in second["prompt"]
+
+
+def test_delivery_continues_up_two_levels(front: Front, sim: Simulator, worker: Worker) -> None:
+    top = _orchestrator(front)
+    middle_task = _child(front, top, f"middle {QUICK}")
+    middle = int(front.wait_state(middle_task, "completed")["agent_run_id"])
+    _delivered(front, middle_task)
+    leaf = _child(front, middle, f"leaf {QUICK}")
+    leaf_status = _delivered(front, leaf, timeout=60)
+    middle_resume = leaf_status["delivery"]["resume_task_id"]
+    assert front.status(middle_resume)["orchestrator_run_id"] == top
+    _delivered(front, middle_resume, timeout=60)
+    assert len(_resumes_with(sim, middle, leaf)) == 1
+    assert len(_resumes_with(sim, top, middle_task)) == 1
+    assert len(_resumes_with(sim, top, middle_resume)) == 1
+    tree = front.ok("tree", {"agent_run_id": top})["tree"]
+    [middle_node] = tree["children"]
+    assert middle_node["agent_run_id"] == middle
+    assert middle_node["delivery"]["state"] == "delivered"
+    [leaf_node] = middle_node["children"]
+    assert leaf_node["task_id"] == leaf and leaf_node["delivery"]["state"] == "delivered"
+    assert leaf_node["summary"]
+
+
+def test_orchestrator_not_started_by_us_works_the_same(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    outside = sim.add_foreign_run(user_id=7, source_type="SLACK", status="ACTIVE")["id"]
+    child = _child(front, outside, f"for slack {QUICK}")
+    front.wait_state(child, "completed")
+    _sweeps_after(sim, 3)
+    assert sim.run(outside)["resumes"] == []
+    sim.transition(outside, "COMPLETE")
+    _delivered(front, child)
+    assert len(_resumes_with(sim, outside, child)) == 1
+
+
+def test_racing_hooks_and_deliveries_resume_once(
+    front: Front, sim: Simulator, worker: Worker, settings: Settings, tmp_path: Path
+) -> None:
+    second = Worker(settings, tmp_path / "second.log", beat=False, name="second").start()
+    try:
+        orchestrator = _orchestrator(front, "orchestrate [sim:stuck]")
+        child = _child(front, orchestrator, f"racy {QUICK}")
+        front.wait_state(child, "completed")
+        seq = front.services.store.get(child)["outcome_seq"]
+        for _ in range(6):
+            front.services.queue.send(queue.FINISHED, child, seq)
+        sim.transition(orchestrator, "COMPLETE")
+        for _ in range(6):
+            front.services.queue.send(queue.DELIVER, orchestrator)
+        _delivered(front, child)
+        _sweeps_after(sim, 3)
+    finally:
+        second.stop()
+    assert len(sim.run(orchestrator)["resumes"]) == 1
+
+
+def test_a_resume_whose_answer_is_lost_is_not_sent_again(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, "lossy [sim:active=1.5] [sim:eval=0]")
+    front.wait_state(child, "running")
+    sim.set_faults(drop_after_act_rate=1.0)
+    try:
+        wait_for(lambda: sim.run(orchestrator)["resumes"], what="the resume to reach the API")
+        _delivered(front, child)
+    finally:
+        sim.set_faults()
+    assert len(sim.run(orchestrator)["resumes"]) == 1
+
+
+def test_worker_killed_between_resume_and_recording_it(
+    settings: Settings, sim: Simulator, tmp_path: Path
+) -> None:
+    own = settings.with_(key_prefix=settings.key_prefix + "k")
+    web = Front(own)
+    first = Worker(own, tmp_path / "first.log", name="first").start()
+    try:
+        orchestrator = _orchestrator(web)
+        wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+        child = _child(web, orchestrator, "doomed worker [sim:active=1] [sim:eval=0]")
+        web.wait_state(child, "running")
+        # The resume reaches the API but its answer is lost; the worker dies before retrying.
+        sim.set_faults(drop_after_act_rate=1.0)
+        wait_for(lambda: sim.run(orchestrator)["resumes"], what="the resume to reach the API")
+        first.kill()
+        sim.set_faults()
+        resume_task = web.status(child)["delivery"]["resume_task_id"]
+        assert web.status(resume_task)["state"] == "queued"  # sent, but never recorded
+        second = Worker(own, tmp_path / "second.log", name="second").start()
+        try:
+            _delivered(web, child, timeout=60)
+        finally:
+            second.stop()
+        assert len(sim.run(orchestrator)["resumes"]) == 1
+    finally:
+        sim.set_faults()
+        first.kill()
+        web.stop()
+
+
+@pytest.fixture
+def try_front(settings: Settings, tmp_path: Path) -> Iterator[Front]:
+    own = settings.with_(key_prefix=settings.key_prefix + "try", delivery_policy="try")
+    web = Front(own)
+    process = Worker(own, tmp_path / "try.log", name="try").start()
+    yield web
+    process.stop()
+    web.stop()
+
+
+def test_try_policy_resumes_a_busy_orchestrator_when_the_api_accepts(
+    try_front: Front, sim: Simulator
+) -> None:
+    sim.set_faults(resume_on_active="accept")
+    orchestrator = _orchestrator(try_front, "orchestrate [sim:stuck]")
+    child = _child(try_front, orchestrator, f"eager {QUICK}")
+    _delivered(try_front, child)
+    [resume] = sim.run(orchestrator)["resumes"]
+    assert resume["status_before"] == "ACTIVE" and child in resume["prompt"]
+
+
+def test_try_policy_falls_back_to_waiting_when_the_api_refuses(
+    try_front: Front, sim: Simulator
+) -> None:
+    sim.set_faults(resume_on_active="reject")
+    try:
+        orchestrator = _orchestrator(try_front, "orchestrate [sim:stuck]")
+        child = _child(try_front, orchestrator, f"refused {QUICK}")
+        wait_for(
+            lambda: any(
+                e["endpoint"] == "resume" and e["status"] == 409 for e in sim.requests_log()
+            ),
+            what="the refused resume",
+        )
+        _sweeps_after(sim, 3)
+        assert sim.run(orchestrator)["resumes"] == []
+        assert try_front.status(child)["delivery"]["state"] == "pending"
+        sim.transition(orchestrator, "COMPLETE")
+        _delivered(try_front, child)
+    finally:
+        sim.set_faults(resume_on_active="accept")
+    assert len(sim.run(orchestrator)["resumes"]) == 1
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left_behind(sim: Simulator) -> Iterator[None]:
+    yield
+    sim.set_faults(resume_on_active="accept")

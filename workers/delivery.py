@@ -1,0 +1,262 @@
+"""Orchestrator delivery: each child's outcome reaches its orchestrator exactly once.
+
+A child's new outcome enters its orchestrator's inbox once (guarded by the outcome's
+sequence number). A delivery takes the whole inbox in one Redis transaction that also
+records the orchestrator's resume as a tracked task, so entries leave the inbox exactly
+when a resume carrying them exists. That resume goes through the normal launch path, whose
+log-marker check makes the non-idempotent resume call happen once. A busy orchestrator
+keeps its inbox (fan-in: one resume for all of it) until the sweep sees it free.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from redis.exceptions import WatchError
+
+from codegen_mcp import queue
+from codegen_mcp.api.errors import ApiNotFound
+from codegen_mcp.api.status import State, state_for
+from codegen_mcp.services import Services
+from codegen_mcp.store import now_iso
+from workers.delivery_message import compose
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = {"upstream_rejected", "upstream_unavailable", "upstream_rate_limited"}
+MAX_ATTEMPTS = 20
+
+# KEYS: child hash, inbox, pending. ARGV: seq, settle time, member, orchestrator id.
+_ACCEPT = """
+local have = tonumber(redis.call('HGET', KEYS[1], 'delivery_seq') or '0')
+if have >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'delivery_seq', ARGV[1], 'delivery_state', 'pending')
+redis.call('HDEL', KEYS[1], 'delivery_task_id', 'delivery_error', 'delivered_at')
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[4])
+return 1
+"""
+
+
+def inbox_key(services: Services, orchestrator: int) -> str:
+    return services.store.key("inbox", orchestrator)
+
+
+def inflight_key(services: Services, orchestrator: int) -> str:
+    return services.store.key("inflight", orchestrator)
+
+
+def pending_key(services: Services) -> str:
+    """Orchestrators with results waiting in their inbox."""
+    return services.store.key("orchestrators", "pending")
+
+
+def accept(services: Services, task: dict[str, Any], seq: int) -> bool:
+    """Put a child's outcome `seq` in its orchestrator's inbox, unless it is there already."""
+    orchestrator = int(task["orchestrator_run_id"])
+    settled = float(task.get("updated_at") or time.time())
+    script = services.redis.register_script(_ACCEPT)
+    keys = [
+        services.store.task_key(task["task_id"]),
+        inbox_key(services, orchestrator),
+        pending_key(services),
+    ]
+    return bool(script(keys=keys, args=[seq, settled, f"{task['task_id']}:{seq}", orchestrator]))
+
+
+def deliver(services: Services, orchestrator: int, *, from_sweep: bool = False) -> str | None:
+    """Resume the orchestrator with its whole inbox if it is free (or policy says try).
+
+    Returns the id of the resume task created, if any.
+    """
+    redis = services.redis
+    if redis.exists(inflight_key(services, orchestrator)) or not _has_inbox(services, orchestrator):
+        return None
+    client = services.client(max_wait=20.0)
+    try:
+        run = client.get_run(orchestrator)
+    except ApiNotFound as exc:
+        _fail_inbox(
+            services, orchestrator, f"orchestrator run {orchestrator} not found: {exc.message}"
+        )
+        return None
+    busy = run.state == State.RUNNING
+    if busy and (services.settings.delivery_policy == "wait" or from_sweep):
+        log.info("orchestrator %s is %s: results wait in its inbox", orchestrator, run.status)
+        return None
+    return _take_inbox(services, orchestrator)
+
+
+def delivered(services: Services, resume_task: dict[str, Any]) -> None:
+    """The resume carrying these outcomes reached the orchestrator."""
+    store = services.store
+    pipe = store.redis.pipeline(transaction=True)
+    for entry in resume_task["delivers"]:
+        pipe.hset(
+            store.task_key(entry["task_id"]),
+            mapping={
+                "delivery_state": "delivered",
+                "delivery_task_id": resume_task["task_id"],
+                "delivered_at": now_iso(),
+            },
+        )
+    pipe.execute()
+    _clear_inflight(services, int(resume_task["agent_run_id"]), resume_task["task_id"])
+
+
+def returned(services: Services, resume_task: dict[str, Any]) -> None:
+    """The resume failed before reaching the orchestrator: back to the inbox, or failed."""
+    store, redis = services.store, services.redis
+    if not redis.hsetnx(store.task_key(resume_task["task_id"]), "delivery_returned", "1"):
+        return  # this outcome was handled already (the hook ran twice)
+    orchestrator = int(resume_task["agent_run_id"])
+    retry = resume_task.get("error_code") in RETRYABLE
+    pipe = redis.pipeline(transaction=True)
+    for entry in resume_task["delivers"]:
+        child = store.get(entry["task_id"]) or {}
+        key = store.task_key(entry["task_id"])
+        if retry and int(child.get("delivery_attempts") or 0) < MAX_ATTEMPTS:
+            pipe.zadd(
+                inbox_key(services, orchestrator),
+                {f"{entry['task_id']}:{entry['seq']}": entry["at"]},
+            )
+            pipe.hset(key, "delivery_state", "pending")
+            pipe.hdel(key, "delivery_task_id")
+        else:
+            pipe.hset(
+                key,
+                mapping={
+                    "delivery_state": "failed",
+                    "delivery_error": resume_task.get("error") or "resume failed",
+                },
+            )
+    if retry:
+        pipe.zadd(pending_key(services), {str(orchestrator): time.time()}, nx=True)
+    pipe.execute()
+    _clear_inflight(services, orchestrator, resume_task["task_id"])
+    log.info(
+        "delivery %s to %s came back (%s): %s",
+        resume_task["task_id"],
+        orchestrator,
+        "will retry when free" if retry else "failed",
+        resume_task.get("error"),
+    )
+
+
+def pending_orchestrators(services: Services) -> list[int]:
+    """Orchestrators with an inbox and no delivery in flight: the sweep watches these."""
+    waiting = [int(o) for o in services.redis.zrange(pending_key(services), 0, -1)]
+    pipe = services.redis.pipeline(transaction=False)
+    for orchestrator in waiting:
+        pipe.exists(inflight_key(services, orchestrator))
+    return [o for o, busy in zip(waiting, pipe.execute(), strict=True) if not busy]
+
+
+def is_idle(status: str) -> bool:
+    return state_for(status) != State.RUNNING
+
+
+# -- the transaction that turns an inbox into one resume ---------------------------------
+def _take_inbox(services: Services, orchestrator: int) -> str | None:
+    store, redis = services.store, services.redis
+    inbox = inbox_key(services, orchestrator)
+    for _ in range(5):
+        with redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(inbox, inflight_key(services, orchestrator))
+                entries = pipe.zrange(inbox, 0, -1, withscores=True)
+                if not entries or pipe.exists(inflight_key(services, orchestrator)):
+                    return None
+                delivers = [_entry(member, at) for member, at in entries]
+                fields = _resume_fields(services, orchestrator, delivers)
+                pipe.multi()
+                task_id = store.create(fields, pipe=pipe)
+                pipe.zrem(inbox, *(member for member, _ in entries))
+                pipe.zrem(pending_key(services), str(orchestrator))
+                pipe.set(inflight_key(services, orchestrator), task_id)
+                for entry in delivers:
+                    pipe.hset(store.task_key(entry["task_id"]), "delivery_task_id", task_id)
+                    pipe.hincrby(store.task_key(entry["task_id"]), "delivery_attempts", 1)
+                pipe.execute()
+            except WatchError:
+                continue  # a new result arrived meanwhile: take it too
+        services.queue.send(queue.LAUNCH, task_id)
+        log.info(
+            "delivering %d result(s) to orchestrator %s as task %s",
+            len(delivers),
+            orchestrator,
+            task_id,
+        )
+        return task_id
+    return None
+
+
+def _resume_fields(
+    services: Services, orchestrator: int, delivers: list[dict[str, Any]]
+) -> dict[str, Any]:
+    children = [
+        services.store.get(entry["task_id"]) or {"task_id": entry["task_id"]} for entry in delivers
+    ]
+    return {
+        "command": "resume",
+        "agent_run_id": orchestrator,
+        "query": compose(children, services.settings.delivery_max_result),
+        "task_type": "DELIVER_RESULTS",
+        "orchestrator_run_id": _orchestrator_of(services, orchestrator),
+        "delivers": delivers,
+    }
+
+
+def _orchestrator_of(services: Services, run_id: int) -> int | None:
+    """Delivery continues up the chain: the orchestrator's own orchestrator, if it has one."""
+    for task in reversed(services.store.get_many(services.store.tasks_for_run(run_id))):
+        if task and task.get("orchestrator_run_id") is not None:
+            return int(task["orchestrator_run_id"])
+    return None
+
+
+def _entry(member: str, at: float) -> dict[str, Any]:
+    task_id, _, seq = member.rpartition(":")
+    return {"task_id": task_id, "seq": int(seq), "at": at}
+
+
+def _has_inbox(services: Services, orchestrator: int) -> bool:
+    """True when results wait; else forget the orchestrator (unless one arrives meanwhile)."""
+    redis = services.redis
+    inbox = inbox_key(services, orchestrator)
+    with redis.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(inbox)
+            if pipe.zcard(inbox):
+                return True
+            pipe.multi()
+            pipe.zrem(pending_key(services), str(orchestrator))
+            pipe.execute()
+        except WatchError:
+            return True
+    return False
+
+
+def _fail_inbox(services: Services, orchestrator: int, reason: str) -> None:
+    store, redis = services.store, services.redis
+    inbox = inbox_key(services, orchestrator)
+    entries = redis.zrange(inbox, 0, -1)
+    pipe = redis.pipeline(transaction=True)
+    for member in entries:
+        pipe.hset(
+            store.task_key(_entry(member, 0)["task_id"]),
+            mapping={"delivery_state": "failed", "delivery_error": reason},
+        )
+    if entries:
+        pipe.zrem(inbox, *entries)
+    pipe.zrem(pending_key(services), str(orchestrator))
+    pipe.execute()
+    log.warning("delivery to %s failed for %d result(s): %s", orchestrator, len(entries), reason)
+
+
+def _clear_inflight(services: Services, orchestrator: int, task_id: str) -> None:
+    key = inflight_key(services, orchestrator)
+    if services.redis.get(key) == task_id:
+        services.redis.delete(key)
