@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import queue, schemas, views
+from codegen_mcp import queue, schemas, steering, views
 from codegen_mcp.api.status import State, normalize, state_for
 from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
 from codegen_mcp.services import Services
@@ -123,6 +123,8 @@ COMMANDS: dict[str, Command] = {
     "list": list_tasks,
     "task_status": task_status,
     "tree": tree,
+    "cancel": steering.cancel,
+    "logs": steering.logs,
 }
 
 

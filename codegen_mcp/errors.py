@@ -32,6 +32,13 @@ class NotFound(CodegenMCPError):
     code = "not_found"
 
 
+class Conflict(CodegenMCPError):
+    """The request is valid but the task's current state does not allow it."""
+
+    http_status = 409
+    code = "conflict"
+
+
 class NotConfigured(CodegenMCPError):
     """The Codegen token or org id is missing: nothing can be sent upstream."""
 

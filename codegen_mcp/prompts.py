@@ -37,7 +37,8 @@ def resume_marker(task_id: str) -> str:
 
 
 def resume_prompt(task: dict[str, Any]) -> str:
-    head = f"Task type: {task['task_type']}\n\n" if task.get("task_type") else ""
+    stated = task.get("task_type") and not task.get("delivers")  # a delivery speaks for itself
+    head = f"Task type: {task['task_type']}\n\n" if stated else ""
     return f"{head}{task['query']}\n\n{resume_marker(task['task_id'])}"
 
 

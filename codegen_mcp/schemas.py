@@ -104,6 +104,32 @@ class TreeArgs(Schema):
             raise ValidationError("Give exactly one of agent_run_id or task_id.", "agent_run_id")
 
 
+def _task_id(**kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="Not a valid task id."), **kwargs
+    )
+
+
+class CancelArgs(Schema):
+    task_id = _task_id(required=True)
+    scope = fields.String(
+        validate=validate.OneOf(["pull_request"], error="The only scope is 'pull_request'.")
+    )
+
+
+class LogsArgs(Schema):
+    task_id = _task_id()
+    agent_run_id = _run_id()
+    limit = fields.Integer(strict=True, load_default=20, validate=validate.Range(min=1, max=100))
+    skip = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0))
+    reverse = fields.Boolean(load_default=True)
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        if ("agent_run_id" in data) == ("task_id" in data):
+            raise ValidationError("Give exactly one of agent_run_id or task_id.", "agent_run_id")
+
+
 SCHEMAS: dict[str, type[Schema]] = {
     "new": NewArgs,
     "resume": ResumeArgs,
@@ -111,6 +137,8 @@ SCHEMAS: dict[str, type[Schema]] = {
     "list": ListArgs,
     "task_status": TaskStatusArgs,
     "tree": TreeArgs,
+    "cancel": CancelArgs,
+    "logs": LogsArgs,
 }
 
 STATE_NAMES = [s.value for s in State]

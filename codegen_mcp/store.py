@@ -47,6 +47,7 @@ local settled = {paused = true, completed = true, failed = true, cancelled = tru
 if settled[new] and old ~= new then
   seq = redis.call('HINCRBY', KEYS[1], 'outcome_seq', 1)
   redis.call('ZADD', prefix .. ':outbox', now, id .. ':' .. seq)
+  redis.call('ZADD', prefix .. ':recent', now, id)
 end
 return {1, old, seq}
 """
@@ -191,6 +192,11 @@ class TaskStore:
         if task_ids:
             now = time.time()
             self.redis.zadd(self.key("watch"), dict.fromkeys(task_ids, now), xx=True)
+
+    def recently_settled(self, window: float) -> int:
+        """How many tasks settled within `window` seconds (their runs may still re-open)."""
+        self.redis.zremrangebyscore(self.key("recent"), "-inf", time.time() - window)
+        return int(self.redis.zcard(self.key("recent")))
 
     def in_state(self, state: State, *, older_than: float | None = None) -> list[str]:
         top = "+inf" if older_than is None else time.time() - older_than

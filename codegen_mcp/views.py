@@ -31,6 +31,11 @@ def task_status(task: dict[str, Any]) -> dict[str, Any]:
         "query": task.get("query"),
         "metadata": metadata,
     }
+    if task["state"] == "paused" and task.get("last_message"):
+        view["last_message"] = task["last_message"]  # what the agent asks
+    for name in ("cancel_scope", "cancel_note"):
+        if task.get(name):
+            view[name] = task[name]
     if task.get("orchestrator_run_id") is not None:
         view["orchestrator_run_id"] = task["orchestrator_run_id"]
         view["delivery"] = delivery_view(task)

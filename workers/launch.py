@@ -21,6 +21,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
+from codegen_mcp.store import now_iso
 from workers import delivery, observe
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def _create(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
             log.info("task %s: found run %s created by an earlier attempt", task_id, found.id)
             _started(services, task, found)
             return
+    if task.get("cancel_requested") == "1":
+        _cancel(services, task, "nothing was created upstream")
+        return
     repo_id = resolve_repo(services, client, task["repo"])
     services.store.update(task_id, create_attempted=True, repo_id=repo_id)
     run = client.create_run(
@@ -109,6 +113,9 @@ def _resume(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
     if task.get("resume_attempted") == "1" and _resume_reached_run(client, task):
         log.info("task %s: resume of run %s was delivered by an earlier attempt", task_id, run_id)
         _started(services, task, client.get_run(run_id))
+        return
+    if task.get("cancel_requested") == "1":
+        _cancel(services, task, f"the follow-up was not sent to agent run {run_id}")
         return
     try:
         before = client.get_run(run_id)
@@ -139,9 +146,30 @@ def _resume(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
 
 def _started(services: Services, task: dict[str, Any], run: Run) -> None:
     services.store.attach_run(task["task_id"], run.id)
+    if task.get("cancel_requested") == "1":
+        services.store.update(
+            task["task_id"],
+            cancel_requested=None,
+            cancel_note=(
+                "the cancel came after the run had been created upstream: it is tracked and running"
+            ),
+        )
     observe.start(services, task, run)
     if task.get("delivers"):
         delivery.delivered(services, task)
+
+
+def _cancel(services: Services, task: dict[str, Any], what: str) -> None:
+    """A cancel came while an earlier attempt was unresolved; upstream shows it never landed."""
+    transition = services.store.transition(
+        task["task_id"],
+        State.CANCELLED,
+        allowed=[State.QUEUED],
+        completed_at=now_iso(),
+        error=f"cancelled before its run was created; {what}",
+        cancel_scope="local",
+    )
+    observe.announce(services, task["task_id"], transition)
 
 
 def _fail(services: Services, task: dict[str, Any], message: str, code: str) -> None:

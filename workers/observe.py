@@ -43,6 +43,8 @@ def apply(services: Services, task_id: str, run: Run, task: dict[str, Any] | Non
     task = task or services.store.get(task_id)
     if task is None or task["state"] == State.QUEUED:
         return False  # a queued task is moved only by its launcher
+    if task.get("cancel_scope") == "local":
+        return False  # the user told us to stop watching this run
     if run.state == State.RUNNING:
         return _in_progress(services, task, run)
     return _settled(services, task, run)

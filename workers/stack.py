@@ -46,6 +46,7 @@ class Stack:
         # Simulated tasks live in their own Redis, never mixed with real ones.
         self.data_dir = settings.data_dir / "simulate" if simulate else settings.data_dir
         self.redis_pid: int | None = None
+        self.sim_url: str | None = None
 
     def run(self) -> None:
         check_bind(self.settings)
@@ -92,6 +93,7 @@ class Stack:
             sim_url = simulator.start(port=free_port())
             cleanup.callback(simulator.stop)
             settings = settings.with_(api_base_url=sim_url, api_token=SIM_TOKEN, org_id=SIM_ORG)
+            self.sim_url = sim_url
         return settings, url
 
     def _run_worker(self, settings: Settings, url: str) -> None:
@@ -119,7 +121,8 @@ class Stack:
 
     def _banner(self, web_url: str, redis_url: str) -> None:
         mode = (
-            "simulated Codegen API (no account needed)"
+            f"simulated Codegen API at {self.sim_url} "
+            f"(no account needed; its record: {self.sim_url}/_sim/runs)"
             if self.simulate
             else self.settings.api_base_url
         )

@@ -26,6 +26,8 @@ from workers import delivery, launch, observe
 log = logging.getLogger(__name__)
 
 STALE_OUTBOX = 30.0
+REOPEN_WINDOW = 24 * 3600.0
+REOPEN_CHECK_SWEEPS = 6
 LIST_PAGE = 100
 
 
@@ -80,7 +82,7 @@ def _sweep(services: Services, report: SweepReport) -> None:
     orchestrators = delivery.pending_orchestrators(services)
     report.watched = len(watched)
     report.orchestrators = len(orchestrators)
-    if not watched and not orchestrators:
+    if not watched and not orchestrators and not _reopen_check_due(services):
         return
     try:
         client = services.client(max_wait=report.time_left())
@@ -93,6 +95,16 @@ def _sweep(services: Services, report: SweepReport) -> None:
     except ApiError as exc:
         report.error = exc.message
         log.warning("sweep stopped early: %s", exc.message)
+
+
+def _reopen_check_due(services: Services) -> bool:
+    """With nothing to watch, still list now and then: finished runs re-open (a PR comment,
+    failing CI) and their tasks should say so. One list call every few sweeps."""
+    if not services.store.recently_settled(REOPEN_WINDOW):
+        return False
+    key = services.store.key("sweep", "reopen_check")
+    every = REOPEN_CHECK_SWEEPS * services.settings.poll_interval
+    return bool(services.redis.set(key, "1", nx=True, px=int(every * 1000)))
 
 
 def _poll(
