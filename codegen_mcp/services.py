@@ -11,6 +11,7 @@ import requests
 from codegen_mcp.api.budget import Budget
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.config import RuntimeConfig
+from codegen_mcp.metrics_recorder import Recorder
 from codegen_mcp.queue import Queue
 from codegen_mcp.redis_conn import RedisClient, connect
 from codegen_mcp.settings import Settings
@@ -42,7 +43,7 @@ class Services:
     def client(self, *, max_wait: float = 60.0) -> CodegenClient:
         """A client with the credentials in force now (config set takes effect here)."""
         credentials = self.config.credentials()
-        return CodegenClient(
+        client = CodegenClient(
             self.settings.api_base_url,
             credentials,
             budget=Budget(self.redis, self.settings, credentials.token),
@@ -50,6 +51,12 @@ class Services:
             max_wait=max_wait,
             session=self._session,
         )
+        client.observer = self.recorder.api_request
+        return client
+
+    @cached_property
+    def recorder(self) -> Recorder:
+        return Recorder(self.redis, self.settings.key_prefix)
 
     @property
     def _session(self) -> requests.Session:

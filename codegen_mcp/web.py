@@ -7,9 +7,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, commands
+from codegen_mcp import __version__, commands, metrics
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, Unauthorized
 from codegen_mcp.services import Services
 
@@ -60,11 +61,17 @@ def create_app(services: Services) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        try:
-            services.redis.ping()
-        except Exception as exc:  # any failure means unhealthy; say which
-            return jsonify({"status": "error", "redis": f"unreachable: {type(exc).__name__}"}), 503
-        return jsonify({"status": "success", "redis": "ok"}), 200
+        healthy, checks = metrics.health(services)
+        return jsonify(
+            {"status": "success" if healthy else "error", **checks}
+        ), 200 if healthy else 503
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.RedisCollector(services))
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(CodegenMCPError)
     def _ours(exc: CodegenMCPError) -> tuple[Response, int]:

@@ -193,7 +193,9 @@ def test_auth_token_is_required_when_set(settings: Settings) -> None:
         assert web.call("list", headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = web.call("list", headers={"Authorization": "Bearer s3cret-token"})
         assert ok.status_code == 200 and ok.json()["status"] == "success"
-        assert requests.get(web.url + "/healthz", timeout=10).status_code == 200
+        health = requests.get(web.url + "/healthz", timeout=10)  # for load balancers: no token
+        assert health.status_code in (200, 503) and health.json()["redis"] == "ok"
+        assert requests.get(web.url + "/metrics", timeout=10).status_code == 401
     finally:
         web.stop()
 

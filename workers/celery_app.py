@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_prerun, worker_process_init
 
 from codegen_mcp import queue
 from codegen_mcp.embedded import resolve_redis_url
@@ -55,6 +55,11 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
         if "services" not in state:
             state["services"] = Services(settings, url)
         return state["services"]
+
+    @task_prerun.connect(weak=False)
+    def _worker_seen(sender: Any = None, **_: Any) -> None:
+        hostname = getattr(getattr(sender, "request", None), "hostname", None) or "worker"
+        services().recorder.worker_seen(str(hostname))
 
     @worker_process_init.connect(weak=False)
     def _fresh_connections_after_fork(**_: Any) -> None:

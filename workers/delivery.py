@@ -92,6 +92,9 @@ def deliver(services: Services, orchestrator: int, *, from_sweep: bool = False) 
 def delivered(services: Services, resume_task: dict[str, Any]) -> None:
     """The resume carrying these outcomes reached the orchestrator."""
     store = services.store
+    if store.redis.hsetnx(store.task_key(resume_task["task_id"]), "latency_recorded", "1"):
+        for entry in resume_task["delivers"]:
+            services.recorder.delivery_latency(max(time.time() - float(entry["at"]), 0.0))
     pipe = store.redis.pipeline(transaction=True)
     for entry in resume_task["delivers"]:
         pipe.hset(

@@ -69,6 +69,7 @@ def sweep(services: Services) -> SweepReport:
             return report
         _sweep(services, report)
         redis.set(services.store.key("sweep", "last"), repr(time.time()))
+        services.recorder.sweep(time.time() - report.at, report.watched)
     finally:
         report.duration = time.time() - report.at
         redis.set(services.store.key("sweep", "report"), json.dumps(asdict(report)), ex=3600)

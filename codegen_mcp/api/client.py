@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,8 @@ class CodegenClient:
         self.timeout = timeout
         self.max_wait = max_wait
         self.session = session or requests.Session()
+        # Called with (endpoint name, HTTP status or 0 for no answer) after every request.
+        self.observer: Callable[[str, int], None] | None = None
 
     # -- agent runs --------------------------------------------------------------------
     def create_run(
@@ -159,6 +161,10 @@ class CodegenClient:
                     raise
                 time.sleep(0.5 * 2 ** (attempt - 1) + random.uniform(0, 0.2))
 
+    def _observe(self, method: str, path: str, status: int) -> None:
+        if self.observer is not None:
+            self.observer(endpoint_name(method, path), status)
+
     def _send(self, method: str, path: str, *, params: Any, json: Any) -> Any:
         headers = {
             "Authorization": f"Bearer {self.credentials.token}",
@@ -175,17 +181,37 @@ class CodegenClient:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
+            self._observe(method, path, 0)
             # The exception text holds the URL, never the headers.
             raise ApiUnavailable(
                 f"Codegen API unreachable ({type(exc).__name__}) on {method} {path}"
             ) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
+        self._observe(method, path, response.status_code)
         if response.status_code >= 400:
             raise _error_for(response, f"{method} {path}")
         try:
             return response.json()
         except ValueError:
             raise ApiUnavailable(f"Codegen API sent a non-JSON answer to {method} {path}") from None
+
+
+def endpoint_name(method: str, path: str) -> str:
+    """A stable label for metrics: the endpoint, without ids."""
+    if path.endswith("/logs"):
+        return "logs"
+    for suffix, name in (
+        ("/agent/run/resume", "resume"),
+        ("/agent/run/remove-from-pr", "remove_from_pr"),
+        ("/agent/runs", "list"),
+        ("/users/me", "me"),
+        ("/repos", "repos"),
+    ):
+        if path.endswith(suffix):
+            return name
+    if path.endswith("/agent/run"):
+        return "create"
+    return "get" if "/agent/run/" in path and method == "GET" else "other"
 
 
 def _error_for(response: requests.Response, what: str) -> ApiError:

@@ -1,0 +1,141 @@
+"""Figures for /metrics and /healthz, kept in Redis so every process adds to the same ones.
+
+Counters are Redis hashes written by whichever web or worker process did the work; the
+Prometheus collector reads them at scrape time, so several gunicorn and Celery workers on
+several machines report one consistent set of figures.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from codegen_mcp.api.budget import BUCKETS, Budget
+from codegen_mcp.api.status import State
+from codegen_mcp.errors import NotConfigured
+from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
+from codegen_mcp.services import Services
+
+
+class RedisCollector(Collector):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Any]:
+        services = self.services
+        recorder = Recorder(services.redis, services.settings.key_prefix)
+        yield _tasks(services)
+        yield from _api(recorder)
+        yield from _budget(services)
+        yield from _sweep(services, recorder)
+        yield from _delivery(services, recorder)
+
+
+def _tasks(services: Services) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("codegen_mcp_tasks", "Tasks by state", labels=["state"])
+    for state, count in services.store.counts().items():
+        family.add_metric([state], count)
+    return family
+
+
+def _api(recorder: Recorder) -> Iterator[Any]:
+    requests = CounterMetricFamily(
+        "codegen_mcp_api_requests", "Codegen API requests", labels=["endpoint", "code"]
+    )
+    limited = CounterMetricFamily(
+        "codegen_mcp_api_rate_limited", "429 answers from the Codegen API"
+    )
+    total_429 = 0
+    for field, count in sorted(recorder.redis.hgetall(recorder.key("api")).items()):
+        endpoint, _, code = field.partition("|")
+        requests.add_metric([endpoint, code], int(count))
+        total_429 += int(count) if code == "429" else 0
+    limited.add_metric([], total_429)
+    yield requests
+    yield limited
+
+
+def _budget(services: Services) -> Iterator[Any]:
+    remaining = GaugeMetricFamily(
+        "codegen_mcp_budget_remaining",
+        "Requests left in the current window of the shared budget",
+        labels=["bucket"],
+    )
+    try:
+        token = services.config.credentials().token
+    except NotConfigured:
+        yield remaining
+        return
+    budget = Budget(services.redis, services.settings, token)
+    for bucket in BUCKETS:
+        remaining.add_metric([bucket], budget.stats(bucket).remaining)
+    yield remaining
+
+
+def _sweep(services: Services, recorder: Recorder) -> Iterator[Any]:
+    totals = recorder.redis.hgetall(recorder.key("sweep"))
+    duration = CounterMetricFamily("codegen_mcp_sweep_seconds", "Time spent in sweeps")
+    duration.add_metric([], float(totals.get("seconds", 0)))
+    count = CounterMetricFamily("codegen_mcp_sweeps", "Sweeps run")
+    count.add_metric([], int(totals.get("count", 0)))
+    runs = CounterMetricFamily("codegen_mcp_sweep_runs_checked", "Runs checked by sweeps")
+    runs.add_metric([], int(totals.get("runs", 0)))
+    last = GaugeMetricFamily("codegen_mcp_sweep_last_runs", "Runs watched by the latest sweep")
+    report = services.redis.get(services.store.key("sweep", "report"))
+    last.add_metric([], json.loads(report).get("watched", 0) if report else 0)
+    yield from (duration, count, runs, last)
+
+
+def _delivery(services: Services, recorder: Recorder) -> Iterator[Any]:
+    totals = recorder.redis.hgetall(recorder.key("delivery"))
+    histogram = HistogramMetricFamily(
+        "codegen_mcp_delivery_latency_seconds",
+        "From a child's outcome to its orchestrator's resume",
+        buckets=[(str(b), int(totals.get(f"le:{b}", 0))) for b in LATENCY_BUCKETS]
+        + [("+Inf", int(totals.get("count", 0)))],
+        sum_value=float(totals.get("seconds", 0)),
+    )
+    pending = GaugeMetricFamily(
+        "codegen_mcp_deliveries_pending", "Child outcomes waiting for their orchestrator"
+    )
+    orchestrators = services.redis.zrange(services.store.key("orchestrators", "pending"), 0, -1)
+    pipe = services.redis.pipeline(transaction=False)
+    for orchestrator in orchestrators:
+        pipe.zcard(services.store.key("inbox", orchestrator))
+    pending.add_metric([], sum(pipe.execute()) if orchestrators else 0)
+    yield histogram
+    yield pending
+
+
+def health(services: Services) -> tuple[bool, dict[str, Any]]:
+    """Redis reachable, the sweep and a worker seen recently."""
+    try:
+        services.redis.ping()
+    except Exception as exc:  # any failure is "unreachable"; say which kind
+        return False, {"redis": f"unreachable ({type(exc).__name__})"}
+    now = time.time()
+    recent = max(3 * services.settings.poll_interval, 30.0)
+    last_sweep = services.redis.get(services.store.key("sweep", "last"))
+    workers = services.redis.hgetall(
+        Recorder(services.redis, services.settings.key_prefix).key("workers")
+    )
+    newest_worker = max((float(v) for v in workers.values()), default=0.0)
+    checks = {
+        "redis": "ok",
+        "sweep": _age(last_sweep and float(last_sweep), now, recent),
+        "worker": _age(newest_worker or None, now, recent),
+        "queued_tasks": services.store.counts()[State.QUEUED.value],
+    }
+    return checks["sweep"] == "ok" and checks["worker"] == "ok", checks
+
+
+def _age(at: float | None, now: float, recent: float) -> str:
+    if not at:
+        return "never seen"
+    age = now - at
+    return "ok" if age <= recent else f"last seen {age:.0f}s ago"
