@@ -11,6 +11,12 @@ TEXT = 300
 SPEAKING = ("FINAL_ANSWER", "PLAN_EVALUATION", "ACTION", "ERROR")
 
 
+def entries(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """A log page's entries: `logs` as the endpoint sends them, `items` as other pages do."""
+    found = page.get("logs") or page.get("items") or []
+    return [entry for entry in found if isinstance(entry, dict)]
+
+
 def shape(entry: dict[str, Any]) -> dict[str, Any]:
     when = parse_timestamp(entry.get("created_at"))
     return {

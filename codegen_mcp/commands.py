@@ -139,7 +139,10 @@ def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
     if task["state"] == State.QUEUED:
         return {**answer, "message": f"{what} queued; poll task_status with this task_id."}
     if task["state"] == State.FAILED and not task.get("started_at"):
-        raise TaskFailed(task.get("error") or "the task failed", details=answer)
+        error = TaskFailed(task.get("error") or "the task failed", details=answer)
+        if task.get("error_code") in ("upstream_not_found", "not_found"):
+            error.http_status = 404  # the repository or the run to resume does not exist
+        raise error
     return {**answer, "message": f"{what} started successfully."}
 
 

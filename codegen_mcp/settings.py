@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,9 @@ class RateLimit:
 class Settings:
     redis_url: str | None = None
     api_base_url: str = DEFAULT_API_BASE_URL
-    api_token: str | None = None
+    api_token: str | None = field(default=None, repr=False)
     org_id: int | None = None
-    auth_token: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     poll_interval: float = 5.0
@@ -59,7 +59,7 @@ class Settings:
     # Our budget sits a little under the API's documented limits (60/30 s reads, 10/60 s
     # creates) so that clock skew between us and the API never turns into a 429.
     read_limit: RateLimit = RateLimit(55, 30.0)
-    create_limit: RateLimit = RateLimit(10, 60.0)
+    create_limit: RateLimit = RateLimit(9, 60.0)
     resume_limit: RateLimit = RateLimit(55, 30.0)
     logs_limit: RateLimit = RateLimit(55, 60.0)
     key_prefix: str = "cgm"
@@ -84,7 +84,7 @@ class Settings:
             "delivery_policy": _choice(env, "CODEGEN_MCP_DELIVERY_POLICY", ("wait", "try")),
             "delivery_max_result": _int(env, "CODEGEN_MCP_DELIVERY_MAX_RESULT") or 4000,
             "read_limit": _limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
-            "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "10/60"),
+            "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "9/60"),
             "resume_limit": _limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),
             "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
             "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",

@@ -39,12 +39,11 @@ def logs(services: Services, args: dict[str, Any]) -> dict[str, Any]:
         run_id = int(task["agent_run_id"])
     client = services.client(max_wait=LOGS_BUDGET_WAIT)
     page = client.run_logs(run_id, skip=args["skip"], limit=args["limit"], reverse=args["reverse"])
-    entries = [e for e in page.get("logs") or [] if isinstance(e, dict)]
     return {
         "agent_run_id": run_id,
         "codegen_status": page.get("status"),
         "total": page.get("total_logs"),
-        "logs": [agent_logs.shape(entry) for entry in entries],
+        "logs": [agent_logs.shape(entry) for entry in agent_logs.entries(page)],
     }
 
 

@@ -19,7 +19,8 @@ from codegen_mcp.api.status import SETTLED, State
 from codegen_mcp.redis_conn import RedisClient
 
 # KEYS[1]: the task hash. ARGV: prefix, task id, new state, allowed old states ("" = any),
-# now (epoch), then field/value pairs. Returns {applied, old state, outcome seq}.
+# now (epoch), renew ("1": a new outcome even in the same state), then field/value pairs.
+# Returns {applied, old state, outcome seq}.
 _TRANSITION = """
 local old = redis.call('HGET', KEYS[1], 'state')
 if not old then return {0, '', 0} end
@@ -27,7 +28,7 @@ local prefix, id, new, allowed, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5
 if allowed ~= '' and not string.find(',' .. allowed .. ',', ',' .. old .. ',', 1, true) then
   return {0, old, 0}
 end
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
@@ -44,7 +45,7 @@ else
 end
 local seq = 0
 local settled = {paused = true, completed = true, failed = true, cancelled = true}
-if settled[new] and old ~= new then
+if settled[new] and (old ~= new or ARGV[6] == '1') then
   seq = redis.call('HINCRBY', KEYS[1], 'outcome_seq', 1)
   redis.call('ZADD', prefix .. ':outbox', now, id .. ':' .. seq)
   redis.call('ZADD', prefix .. ':recent', now, id)
@@ -126,16 +127,34 @@ class TaskStore:
         pipe.execute()
 
     def transition(
-        self, task_id: str, state: State, *, allowed: Iterable[State] = (), **fields: Any
+        self,
+        task_id: str,
+        state: State,
+        *,
+        allowed: Iterable[State] = (),
+        renew: bool = False,
+        **fields: Any,
     ) -> Transition:
-        """Move a task to `state` (only from `allowed` states, when given) with `fields`."""
+        """Move a task to `state` (only from `allowed` states, when given) with `fields`.
+
+        `renew` makes it a new outcome even when the state does not change (a run that
+        re-opened and finished again between two looks).
+        """
         pairs: list[str] = []
         for name, value in _encode(fields).items():
             pairs += [name, value]
         allowed_text = ",".join(s.value for s in allowed)
         applied, old, seq = self._transition(
             keys=[self.task_key(task_id)],
-            args=[self.prefix, task_id, state.value, allowed_text, repr(time.time()), *pairs],
+            args=[
+                self.prefix,
+                task_id,
+                state.value,
+                allowed_text,
+                repr(time.time()),
+                "1" if renew else "0",
+                *pairs,
+            ],
         )
         return Transition(bool(applied), _str(old), int(seq))
 

@@ -8,7 +8,7 @@ import pytest
 
 from codegen_mcp import queue
 from codegen_mcp.embedded import EmbeddedRedis
-from codegen_mcp.settings import Settings
+from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
 from tests.support import Front, Worker, fast_settings, wait_for
 
@@ -123,6 +123,31 @@ def test_tasks_survive_a_redis_restart(sim: Simulator, tmp_path: Path) -> None:
         worker.stop()
         web.stop()
         redis.stop()
+
+
+def test_a_burst_beyond_the_create_budget_waits_and_loses_nothing(
+    settings: Settings, sim: Simulator, tmp_path: Path
+) -> None:
+    """Waiting for our own budget is not a failed attempt: every task gets its one run."""
+    own = settings.with_(
+        key_prefix=settings.key_prefix + "burst", create_limit=RateLimit(2, 2.0), new_wait=0.0
+    )
+    web = Front(own)
+    worker = Worker(own, tmp_path / "burst.log", name="burst").start()
+    try:
+        ids = [
+            web.ok("new", {"repo": "acme/demo", "query": f"burst {i} [sim:active=30]"})["task_id"]
+            for i in range(8)
+        ]
+        for task_id in ids:
+            assert web.wait_state(task_id, "running", timeout=60)["state"] == "running"
+    finally:
+        worker.stop()
+        web.stop()
+    for task_id in ids:
+        assert len(_runs_for(sim, task_id)) == 1
+        assert int(web.services.store.get(task_id).get("attempts") or 0) == 0
+    assert sim.stats()["rate_limited"] == 0
 
 
 @pytest.fixture(autouse=True)

@@ -69,6 +69,7 @@ def test_cancel_with_pull_request_scope_stops_the_agents_on_it(
     )["task_id"]
     run_id = front.wait_state(task_id, "completed")["agent_run_id"]
     sim.reopen(run_id)
+    sim.transition(run_id, "RUNNING")  # a legacy in-progress status the simulator holds
     front.wait_state(task_id, "running")
     answer = front.ok("cancel", {"task_id": task_id, "scope": "pull_request"})
     assert (

@@ -110,6 +110,8 @@ def test_resume_of_an_active_run_is_accepted_when_the_api_accepts(
     assert len(sim.run(run_id)["resumes"]) == 1
     sim.transition(run_id, "COMPLETE", result="both done")
     assert front.wait_state(resumed["task_id"], "completed")["result"] == "both done"
+    # The first task watched the same run: it hears the end too, not left running forever.
+    assert front.wait_state(first["task_id"], "completed")["result"] == "both done"
 
 
 def test_resume_refused_by_the_api_fails_with_the_reason(
@@ -134,7 +136,7 @@ def test_resume_refused_by_the_api_fails_with_the_reason(
 def test_resume_of_an_unknown_run_fails_clearly(front: Front, sim, worker) -> None:
     response = front.call("resume", {"agent_run_id": 999999, "query": "hello?"})
     body = response.json()
-    assert response.status_code == 422
+    assert response.status_code == 404
     assert "999999" in body["message"] and "not found" in body["message"]
 
 
@@ -144,7 +146,22 @@ def test_unknown_repository_is_an_error_and_nothing_is_created(
     before = len(sim.runs())
     response = front.call("new", {"repo": "acme/nope", "query": "x"})
     body = response.json()
-    assert response.status_code == 422 and body["status"] == "error"
+    assert response.status_code == 404 and body["status"] == "error"
     assert "acme/nope" in body["message"]
     assert front.status(body["task_id"])["state"] == "failed"
     assert len(sim.runs()) == before
+
+
+def test_a_reopen_missed_between_two_looks_is_still_a_new_outcome(
+    front: Front, sim: Simulator, worker
+) -> None:
+    task_id = _new(front, "ship it [sim:active=0.2] [sim:eval=0]")
+    first = front.wait_state(task_id, "completed")
+    sim.reopen(first["agent_run_id"])
+    sim.transition(first["agent_run_id"], "COMPLETE", result="Second round, fixed CI.")
+    again = wait_for(
+        lambda: (s := front.status(task_id))["result"] == "Second round, fixed CI." and s,
+        what="the second outcome",
+    )
+    assert again["state"] == "completed"
+    assert front.services.store.get(task_id)["outcome_seq"] == 2

@@ -25,7 +25,14 @@ from workers.delivery_message import compose
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = {"upstream_rejected", "upstream_unavailable", "upstream_rate_limited"}
+# A delivery that failed with one of these reached nothing upstream (an ambiguous send never
+# fails: its launch retries until the orchestrator's log answers), so it can be sent again.
+RETRYABLE = {
+    "upstream_rejected",
+    "upstream_unavailable",
+    "upstream_rate_limited",
+    "orchestrator_busy",
+}
 MAX_ATTEMPTS = 20
 
 # KEYS: child hash, inbox, pending. ARGV: seq, settle time, member, orchestrator id.
@@ -110,34 +117,29 @@ def delivered(services: Services, resume_task: dict[str, Any]) -> None:
 
 
 def returned(services: Services, resume_task: dict[str, Any]) -> None:
-    """The resume failed before reaching the orchestrator: back to the inbox, or failed."""
+    """The resume failed before reaching the orchestrator: back to the inbox, or failed.
+
+    Marking the resume task as returned and moving its results happen in one transaction,
+    so a hook that runs twice (or dies half-way and runs again) moves them exactly once.
+    """
     store, redis = services.store, services.redis
-    if not redis.hsetnx(store.task_key(resume_task["task_id"]), "delivery_returned", "1"):
-        return  # this outcome was handled already (the hook ran twice)
     orchestrator = int(resume_task["agent_run_id"])
-    retry = resume_task.get("error_code") in RETRYABLE
-    pipe = redis.pipeline(transaction=True)
-    for entry in resume_task["delivers"]:
-        child = store.get(entry["task_id"]) or {}
-        key = store.task_key(entry["task_id"])
-        if retry and int(child.get("delivery_attempts") or 0) < MAX_ATTEMPTS:
-            pipe.zadd(
-                inbox_key(services, orchestrator),
-                {f"{entry['task_id']}:{entry['seq']}": entry["at"]},
-            )
-            pipe.hset(key, "delivery_state", "pending")
-            pipe.hdel(key, "delivery_task_id")
-        else:
-            pipe.hset(
-                key,
-                mapping={
-                    "delivery_state": "failed",
-                    "delivery_error": resume_task.get("error") or "resume failed",
-                },
-            )
-    if retry:
-        pipe.zadd(pending_key(services), {str(orchestrator): time.time()}, nx=True)
-    pipe.execute()
+    code = resume_task.get("error_code")
+    retry = code in RETRYABLE
+    children = {e["task_id"]: store.get(e["task_id"]) or {} for e in resume_task["delivers"]}
+    key = store.task_key(resume_task["task_id"])
+    with redis.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(key)
+            if pipe.hget(key, "delivery_returned"):
+                pipe.unwatch()
+            else:
+                pipe.multi()
+                pipe.hset(key, "delivery_returned", "1")
+                _move_back(services, pipe, orchestrator, resume_task, children, retry)
+                pipe.execute()
+        except WatchError:
+            pass  # another run of this hook is doing it
     _clear_inflight(services, orchestrator, resume_task["task_id"])
     log.info(
         "delivery %s to %s came back (%s): %s",
@@ -146,6 +148,40 @@ def returned(services: Services, resume_task: dict[str, Any]) -> None:
         "will retry when free" if retry else "failed",
         resume_task.get("error"),
     )
+
+
+def _move_back(
+    services: Services,
+    pipe: Any,
+    orchestrator: int,
+    resume_task: dict[str, Any],
+    children: dict[str, dict[str, Any]],
+    retry: bool,
+) -> None:
+    store = services.store
+    busy = resume_task.get("error_code") == "orchestrator_busy"  # not the delivery's fault
+    for entry in resume_task["delivers"]:
+        child_key = store.task_key(entry["task_id"])
+        attempts = int(children[entry["task_id"]].get("delivery_attempts") or 0)
+        if retry and (busy or attempts < MAX_ATTEMPTS):
+            pipe.zadd(
+                inbox_key(services, orchestrator),
+                {f"{entry['task_id']}:{entry['seq']}": entry["at"]},
+            )
+            pipe.hset(child_key, "delivery_state", "pending")
+            pipe.hdel(child_key, "delivery_task_id")
+            if busy:
+                pipe.hincrby(child_key, "delivery_attempts", -1)
+        else:
+            pipe.hset(
+                child_key,
+                mapping={
+                    "delivery_state": "failed",
+                    "delivery_error": resume_task.get("error") or "resume failed",
+                },
+            )
+    if retry:
+        pipe.zadd(pending_key(services), {str(orchestrator): time.time()}, nx=True)
 
 
 def pending_orchestrators(services: Services) -> list[int]:

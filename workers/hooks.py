@@ -27,7 +27,7 @@ def _note_question(services: Services, task: dict[str, Any]) -> None:
             "task %s: could not read the paused run's log: %s", task["task_id"], exc.message
         )
         return
-    message = agent_logs.last_message([e for e in page.get("logs") or [] if isinstance(e, dict)])
+    message = agent_logs.last_message(agent_logs.entries(page))
     if message:
         services.store.update(task["task_id"], last_message=message)
 
@@ -41,6 +41,10 @@ def on_task_finished(services: Services, task_id: str, seq: int) -> None:
         if task.get("delivers") and task["state"] == State.FAILED and not task.get("started_at"):
             # A delivery that never reached its orchestrator is not an outcome to pass up.
             delivery.returned(services, task)
-        elif task.get("orchestrator_run_id") is not None and delivery.accept(services, task, seq):
+            services.store.clear_outbox(task_id, seq)
+            return
+        if task.get("delivers") and task.get("started_at"):
+            delivery.delivered(services, task)  # idempotent: heals a launch that died mid-way
+        if task.get("orchestrator_run_id") is not None and delivery.accept(services, task, seq):
             services.queue.send(queue.DELIVER, int(task["orchestrator_run_id"]))
     services.store.clear_outbox(task_id, seq)

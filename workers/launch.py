@@ -1,15 +1,19 @@
 """Launch a queued task upstream: create a run (`new`) or resume one (`resume`).
 
-Safe to run twice and to die anywhere: a per-task lock keeps two workers apart, and a
-flag written BEFORE the non-idempotent POST makes every later attempt look upstream for
-what the earlier one may have done (the correlation id in the run's metadata for a
-create, our marker in the run's log for a resume) before sending again.
+Safe to run twice and to die anywhere. A per-task lock keeps two workers apart, and is
+re-checked right before the non-idempotent POST, so a launch that outlived its lock sends
+nothing. A flag written right before the POST (after any wait for budget) makes every later
+attempt look upstream for what the earlier one may have done, before sending again: the
+correlation id in the run's metadata for a create, our marker in the run's log for a
+resume. While that question is open, the task never gives up: it retries until upstream
+answers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import LockError
@@ -22,22 +26,32 @@ from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.store import now_iso
-from workers import delivery, observe
+from workers import delivery, observe, upstream
 
 log = logging.getLogger(__name__)
 
 BUDGET_WAIT = 20.0  # longer waits for a create slot go back to the queue (Retry)
 MAX_ATTEMPTS = 8
-CORRELATION_PAGES = 3
-REPO_CACHE_SECONDS = 600
+MAX_DELAY = 30.0
 
 
 class Retry(Exception):
-    """A transient fault: try the launch again after `delay` seconds."""
+    """Try the launch again after `delay` seconds."""
 
     def __init__(self, reason: str, delay: float) -> None:
         super().__init__(reason)
         self.delay = delay
+
+
+class LostLock(Exception):
+    """Our launch lock expired: another launcher may be at work, so we send nothing."""
+
+
+class OrchestratorBusy(CodegenMCPError):
+    """A delivery found its orchestrator working again; the results go back to its inbox."""
+
+    http_status = 409
+    code = "orchestrator_busy"
 
 
 def launch(services: Services, task_id: str) -> None:
@@ -45,8 +59,6 @@ def launch(services: Services, task_id: str) -> None:
     task = store.get(task_id)
     if task is None or task["state"] != State.QUEUED:
         return
-    # The lock outlives any one attempt (budget wait + two requests), so a launch killed
-    # mid-flight is retried by the sweep once it expires.
     timeout = BUDGET_WAIT + 2 * services.settings.request_timeout + 5
     lock = services.redis.lock(
         store.key("lock", "launch", task_id), timeout=timeout, blocking=False
@@ -56,7 +68,7 @@ def launch(services: Services, task_id: str) -> None:
     try:
         task = store.get(task_id)
         if task is not None and task["state"] == State.QUEUED:
-            _attempt(services, task)
+            _attempt(services, task, lock)
     finally:
         try:
             lock.release()
@@ -68,31 +80,72 @@ def launch_in_progress(services: Services, task_id: str) -> bool:
     return bool(services.redis.exists(services.store.key("lock", "launch", task_id)))
 
 
-def _attempt(services: Services, task: dict[str, Any]) -> None:
-    attempts = int(task.get("attempts") or 0) + 1
-    services.store.update(task["task_id"], attempts=attempts)
+def retry_pending(task: dict[str, Any]) -> bool:
+    """A retry is scheduled: the sweep must not start another chain of attempts."""
+    return float(task.get("retry_at") or 0) > time.time()
+
+
+def _attempt(services: Services, task: dict[str, Any], lock: Any) -> None:
     try:
         client = services.client(max_wait=BUDGET_WAIT)
         if task["command"] == "new":
-            _create(services, client, task)
+            _create(services, client, task, _guard(services, task, lock, "create_attempted"))
         else:
-            _resume(services, client, task)
-    except (ApiUnavailable, ApiRateLimited) as exc:
-        if attempts >= MAX_ATTEMPTS:
-            message = f"gave up after {attempts} attempts: {exc.message}"
-            _fail(services, task, message + _maybe_upstream_note(task), exc.code)
-            return
-        delay = exc.retry_after if isinstance(exc, ApiRateLimited) else min(2.0 * 2**attempts, 30.0)
-        services.store.update(task["task_id"], last_error=exc.message)
-        raise Retry(exc.message, delay) from None
+            _resume(services, client, task, _guard(services, task, lock, "resume_attempted"))
+    except LostLock:
+        _defer(services, task, 1.0, "the launch lock expired before sending; nothing was sent")
+    except ApiRateLimited as exc:
+        if exc.ours:  # our own budget said wait: nothing went upstream, no attempt spent
+            _defer(services, task, exc.retry_after, exc.message)
+        _transient(services, task, exc)
+    except ApiUnavailable as exc:
+        _transient(services, task, exc)
     except CodegenMCPError as exc:
-        _fail(services, task, exc.message, exc.code)
+        observe.fail(services, task["task_id"], exc.message, allowed=[State.QUEUED], code=exc.code)
 
 
-def _create(services: Services, client: CodegenClient, task: dict[str, Any]) -> None:
+def _transient(services: Services, task: dict[str, Any], exc: ApiError) -> None:
+    attempts = int(task.get("attempts") or 0) + 1
+    services.store.update(task["task_id"], attempts=attempts)
+    fresh = services.store.get(task["task_id"]) or task
+    open_question = "1" in (fresh.get("create_attempted"), fresh.get("resume_attempted"))
+    if attempts >= MAX_ATTEMPTS and not open_question:
+        message = f"gave up after {attempts} attempts; nothing was sent upstream: {exc.message}"
+        observe.fail(services, task["task_id"], message, allowed=[State.QUEUED], code=exc.code)
+        return
+    backoff = 2.0 * 2 ** min(attempts, 5)
+    _defer(
+        services, task, exc.retry_after if isinstance(exc, ApiRateLimited) else backoff, exc.message
+    )
+
+
+def _defer(services: Services, task: dict[str, Any], delay: float, message: str) -> None:
+    delay = min(max(delay, 0.5), MAX_DELAY)
+    services.store.update(task["task_id"], last_error=message, retry_at=repr(time.time() + delay))
+    raise Retry(message, delay)
+
+
+def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Callable[[], None]:
+    """Runs right before the POST goes out: still ours? then record that it is going out."""
+
+    def before_send() -> None:
+        try:
+            lock.reacquire()
+        except LockError:
+            raise LostLock() from None
+        key = services.store.task_key(task["task_id"])
+        services.redis.hsetnx(key, "attempted_at", repr(time.time()))  # the first attempt's time
+        services.store.update(task["task_id"], **{flag: True})
+
+    return before_send
+
+
+def _create(
+    services: Services, client: CodegenClient, task: dict[str, Any], guard: Callable[[], None]
+) -> None:
     task_id = task["task_id"]
     if task.get("create_attempted") == "1":
-        found = _find_created_run(services, client, task)
+        found = upstream.find_created_run(services, client, task)
         if found is not None:
             log.info("task %s: found run %s created by an earlier attempt", task_id, found.id)
             _started(services, task, found)
@@ -100,17 +153,22 @@ def _create(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
     if task.get("cancel_requested") == "1":
         _cancel(services, task, "nothing was created upstream")
         return
-    repo_id = resolve_repo(services, client, task["repo"])
-    services.store.update(task_id, create_attempted=True, repo_id=repo_id)
+    repo_id = upstream.resolve_repo(services, client, task["repo"])
+    services.store.update(task_id, repo_id=repo_id)
     run = client.create_run(
-        prompts.new_prompt(task), metadata=prompts.run_metadata(task), repo_id=repo_id
+        prompts.new_prompt(task),
+        metadata=prompts.run_metadata(task),
+        repo_id=repo_id,
+        before_send=guard,
     )
     _started(services, task, run)
 
 
-def _resume(services: Services, client: CodegenClient, task: dict[str, Any]) -> None:
+def _resume(
+    services: Services, client: CodegenClient, task: dict[str, Any], guard: Callable[[], None]
+) -> None:
     task_id, run_id = task["task_id"], int(task["agent_run_id"])
-    if task.get("resume_attempted") == "1" and _resume_reached_run(client, task):
+    if task.get("resume_attempted") == "1" and upstream.resume_reached_run(client, task):
         log.info("task %s: resume of run %s was delivered by an earlier attempt", task_id, run_id)
         _started(services, task, client.get_run(run_id))
         return
@@ -120,43 +178,44 @@ def _resume(services: Services, client: CodegenClient, task: dict[str, Any]) -> 
     try:
         before = client.get_run(run_id)
     except ApiNotFound:
-        raise ApiNotFound(
-            f"agent run {run_id} not found in organization {client.credentials.org_id}"
-        ) from None
-    services.store.update(
-        task_id,
-        resume_attempted=True,
-        baseline_status=before.status,
-        baseline_result=observe.digest(before.result),
-    )
+        org = client.credentials.org_id
+        raise ApiNotFound(f"agent run {run_id} not found in organization {org}") from None
+    if (
+        task.get("delivers")
+        and services.settings.delivery_policy == "wait"
+        and before.state == State.RUNNING
+    ):
+        raise OrchestratorBusy(
+            f"orchestrator run {run_id} is {before.status} again; "
+            "the results wait in its inbox until it is free"
+        )
+    if task.get("resume_attempted") != "1":  # the baseline is what the run was before ANY attempt
+        services.store.update(
+            task_id, baseline_status=before.status, baseline_result=observe.digest(before.result)
+        )
     services.store.attach_run(task_id, run_id)  # from now on this task owns the run's news
     try:
-        run = client.resume_run(run_id, prompts.resume_prompt(task))
+        run = client.resume_run(run_id, prompts.resume_prompt(task), before_send=guard)
     except ApiError as exc:
-        if not isinstance(exc, (ApiUnavailable, ApiRateLimited)):
-            services.store.detach_run(task_id, run_id)
-            raise type(exc)(
-                f"Codegen refused to resume run {run_id} (it was {before.status}): {exc.message}",
-                status_code=exc.status_code,
-                body=exc.body,
-            ) from None
-        raise
+        if isinstance(exc, (ApiUnavailable, ApiRateLimited)):
+            raise
+        services.store.detach_run(task_id, run_id)
+        raise type(exc)(
+            f"Codegen refused to resume run {run_id} (it was {before.status}): {exc.message}",
+            status_code=exc.status_code,
+            body=exc.body,
+        ) from None
     _started(services, task, run)
 
 
 def _started(services: Services, task: dict[str, Any], run: Run) -> None:
     services.store.attach_run(task["task_id"], run.id)
     if task.get("cancel_requested") == "1":
-        services.store.update(
-            task["task_id"],
-            cancel_requested=None,
-            cancel_note=(
-                "the cancel came after the run had been created upstream: it is tracked and running"
-            ),
-        )
-    observe.start(services, task, run)
+        note = "the cancel came after the run had been created upstream: it is tracked and running"
+        services.store.update(task["task_id"], cancel_requested=None, cancel_note=note)
     if task.get("delivers"):
-        delivery.delivered(services, task)
+        delivery.delivered(services, task)  # before the state moves: a crash here is retried
+    observe.start(services, task, run)
 
 
 def _cancel(services: Services, task: dict[str, Any], what: str) -> None:
@@ -170,98 +229,3 @@ def _cancel(services: Services, task: dict[str, Any], what: str) -> None:
         cancel_scope="local",
     )
     observe.announce(services, task["task_id"], transition)
-
-
-def _fail(services: Services, task: dict[str, Any], message: str, code: str) -> None:
-    observe.fail(services, task["task_id"], message, allowed=[State.QUEUED], code=code)
-
-
-def _maybe_upstream_note(task: dict[str, Any]) -> str:
-    if task.get("create_attempted") == "1":
-        return (
-            f" (a run may exist upstream: look for metadata "
-            f"{prompts.CORRELATION_KEY}={task['task_id']})"
-        )
-    return ""
-
-
-# -- looking upstream for an earlier attempt's effect ---------------------------------
-def user_id(services: Services, client: CodegenClient) -> int | None:
-    """The token's user (cached), so list calls see only our own API runs."""
-    from codegen_mcp.api.budget import token_key
-
-    key = services.store.key("me", token_key(client.credentials.token))
-    cached = services.redis.get(key)
-    if cached:
-        return int(cached)
-    me = client.me()
-    if not isinstance(me.get("id"), int):
-        return None
-    services.redis.set(key, me["id"], ex=3600)
-    return int(me["id"])
-
-
-def _find_created_run(
-    services: Services, client: CodegenClient, task: dict[str, Any]
-) -> Run | None:
-    uid = user_id(services, client)
-    for page in range(CORRELATION_PAGES):
-        runs, _ = client.list_runs(user_id=uid, source_type="API", skip=page * 100, limit=100)
-        for run in runs:
-            if (run.metadata or {}).get(prompts.CORRELATION_KEY) == task["task_id"]:
-                return run
-        created = float(task["created_ts"])
-        if len(runs) < 100 or (
-            runs[-1].created_at and runs[-1].created_at.timestamp() < created - 120
-        ):
-            return None
-    return None
-
-
-def _resume_reached_run(client: CodegenClient, task: dict[str, Any]) -> bool:
-    """Look in the run's newest log entries for the marker our resume prompt carries."""
-    marker = prompts.resume_marker(task["task_id"])
-    try:
-        page = client.run_logs(int(task["agent_run_id"]), limit=100, reverse=True)
-    except ApiError as exc:
-        # The logs endpoint is alpha. Without it, an ACTIVE run after our attempt is the
-        # best evidence we have that the resume arrived.
-        log.warning(
-            "task %s: logs unavailable (%s); judging by the run's status", task["task_id"], exc
-        )
-        run = client.get_run(int(task["agent_run_id"]))
-        return run.state == State.RUNNING and task.get("baseline_status") != run.status
-    return any(marker in json.dumps(entry) for entry in page.get("logs") or [])
-
-
-# -- repositories ---------------------------------------------------------------------
-def resolve_repo(services: Services, client: CodegenClient, repo: str) -> int:
-    """owner/name -> the API's repo_id, from a short-lived cache refreshed on a miss."""
-    key = services.store.key("repos", client.credentials.org_id)
-    name = repo.lower()
-    cached = services.redis.hget(key, name)
-    if cached is None:
-        repos = _fetch_repos(client)
-        pipe = services.redis.pipeline()
-        pipe.delete(key)
-        if repos:
-            pipe.hset(key, mapping=repos)
-        pipe.expire(key, REPO_CACHE_SECONDS)
-        pipe.execute()
-        cached = repos.get(name)
-    if cached is None:
-        raise ApiNotFound(
-            f"repository {repo!r} is not in Codegen organization {client.credentials.org_id}; "
-            "add it in Codegen first (nothing was created)"
-        )
-    return int(cached)
-
-
-def _fetch_repos(client: CodegenClient) -> dict[str, str]:
-    repos: dict[str, str] = {}
-    for item in client.iter_repos():
-        if isinstance(item.get("id"), int):
-            for field in ("full_name", "name"):
-                if isinstance(item.get(field), str) and "/" in item[field]:
-                    repos.setdefault(item[field].lower(), str(item["id"]))
-    return repos

@@ -60,6 +60,7 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
             allowed=[State(task["state"])],
             reopen_count=int(task.get("reopen_count") or 0) + 1,
             reopened_at=now_iso(),
+            started_ts=repr(time.time()),  # the wall-clock cap counts from the re-opening
             completed_at=None,
             seen_active=True,
             **_upstream_fields(task, run),
@@ -93,14 +94,21 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
 
 def _settled(services: Services, task: dict[str, Any], run: Run) -> bool:
     state = run.state
+    renew = False
     if task["state"] == state and task.get("api_status") == run.status:
-        return False
+        # Same state as recorded: unchanged, unless the run re-opened and finished again
+        # between two looks, which shows as a different result.
+        renew = run.result is not None and run.result != task.get("result")
+        if not renew:
+            return False
     if _stale_after_resume(services, task, run):
         return False
     if state in (State.COMPLETED, State.PAUSED):
-        return _finish(services, task, state, result=run.result or run.summary, run=run)
+        return _finish(
+            services, task, state, result=run.result or run.summary, run=run, renew=renew
+        )
     error = run.result or run.summary or f"the agent run ended with status {run.status}"
-    return _finish(services, task, state, error=error, result=run.result, run=run)
+    return _finish(services, task, state, error=error, result=run.result, run=run, renew=renew)
 
 
 def _finish(
@@ -111,12 +119,14 @@ def _finish(
     run: Run,
     result: str | None = None,
     error: str | None = None,
+    renew: bool = False,
 ) -> bool:
-    allowed = [State.RUNNING, *(s for s in SETTLED if s != state)]
+    allowed = [State.RUNNING, *(s for s in SETTLED if s != state or renew)]
     transition = services.store.transition(
         task["task_id"],
         state,
         allowed=allowed,
+        renew=renew,
         result=result,
         error=error,
         completed_at=now_iso(),

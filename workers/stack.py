@@ -13,6 +13,7 @@ import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from celery.beat import EmbeddedService
 
@@ -128,10 +129,17 @@ class Stack:
         )
         print(
             f"\ncodegen-mcp is up\n  web:   {web_url}  (POST / with a command)\n"
-            f"  redis: {redis_url}  data in {self.data_dir}\n  api:   {mode}\n"
+            f"  redis: {_no_password(redis_url)}  data in {self.data_dir}\n  api:   {mode}\n"
             f"try:\n  curl -s {web_url} -H 'Content-Type: application/json' "
             '-d \'{"command": "new", "args": {"repo": "acme/demo", "query": "Add a README"}}\'\n'
             "Ctrl-C stops everything.\n",
             file=sys.stderr,
             flush=True,
         )
+
+
+def _no_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))

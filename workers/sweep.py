@@ -14,6 +14,8 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 
+from redis.exceptions import LockError
+
 from codegen_mcp import queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited
@@ -21,7 +23,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
-from workers import delivery, launch, observe
+from workers import delivery, launch, observe, upstream
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class SweepReport:
     requeued: int = 0
     unchecked: int = 0
     orchestrators: int = 0
+    reopen_check: bool = False
     duration: float = 0.0
     error: str | None = None
     deadline: float = 0.0
@@ -73,7 +76,12 @@ def sweep(services: Services) -> SweepReport:
     finally:
         report.duration = time.time() - report.at
         redis.set(services.store.key("sweep", "report"), json.dumps(asdict(report)), ex=3600)
-        lock.release()
+        try:
+            lock.release()
+        except LockError:
+            log.warning(
+                "the sweep outlived its lock (%.1fs); another may have started", report.duration
+            )
     return report
 
 
@@ -83,8 +91,10 @@ def _sweep(services: Services, report: SweepReport) -> None:
     orchestrators = delivery.pending_orchestrators(services)
     report.watched = len(watched)
     report.orchestrators = len(orchestrators)
-    if not watched and not orchestrators and not _reopen_check_due(services):
-        return
+    if not watched and not orchestrators:
+        report.reopen_check = _reopen_check_due(services)
+        if not report.reopen_check:
+            return
     try:
         client = services.client(max_wait=report.time_left())
     except NotConfigured as exc:
@@ -117,20 +127,26 @@ def _poll(
 ) -> dict[int, Run]:
     store = services.store
     rows = store.fields(task_ids, "agent_run_id", "created_ts")
-    wanted = {
-        int(row["agent_run_id"]): task_id
-        for task_id, row in zip(task_ids, rows, strict=True)
-        if row["agent_run_id"]
-    }
+    # A run may have several watched tasks (a resume accepted while it ran): each hears.
+    wanted: dict[int, list[str]] = {}
+    for task_id, row in zip(task_ids, rows, strict=True):
+        if row["agent_run_id"]:
+            wanted.setdefault(int(row["agent_run_id"]), []).append(task_id)
     oldest = min((float(row["created_ts"] or 0) for row in rows), default=0.0)
     seen = _list_pages(services, client, [*wanted, *orchestrators], oldest, report)
     owners = store.owners(list(seen))
-    tasks = store.get_many(list(owners.values()))
-    for (run_id, task_id), task in zip(owners.items(), tasks, strict=True):
+    targets = [
+        (run_id, task_id)
+        for run_id, task_id in owners.items()
+        if task_id not in wanted.get(run_id, ())
+    ]  # settled owners: re-open checks
+    targets += [(run_id, task_id) for run_id in seen for task_id in wanted.get(run_id, ())]
+    tasks = store.get_many([task_id for _, task_id in targets])
+    for (run_id, task_id), task in zip(targets, tasks, strict=True):
         if task is not None and observe.apply(services, task_id, seen[run_id], task):
             report.changed += 1
-    store.mark_checked([wanted[r] for r in wanted if r in seen])
-    missing = [task_id for run_id, task_id in wanted.items() if run_id not in seen]
+    store.mark_checked([t for run_id in wanted if run_id in seen for t in wanted[run_id]])
+    missing = {run_id: ids for run_id, ids in wanted.items() if run_id not in seen}
     _get_each(services, client, missing, report)
     return seen
 
@@ -166,7 +182,7 @@ def _list_pages(
     oldest: float,
     report: SweepReport,
 ) -> dict[int, Run]:
-    user = launch.user_id(services, client)
+    user = upstream.user_id(services, client)
     seen: dict[int, Run] = {}
     for page in range(math.ceil(len(wanted) / LIST_PAGE) + 1):
         client.max_wait = report.time_left()
@@ -186,31 +202,43 @@ def _list_pages(
 
 
 def _get_each(
-    services: Services, client: CodegenClient, task_ids: list[str], report: SweepReport
+    services: Services, client: CodegenClient, missing: dict[int, list[str]], report: SweepReport
 ) -> None:
     """Runs the list did not show, least recently checked first, with the budget left now."""
     client.max_wait = 0.0
-    for index, task_id in enumerate(task_ids):
-        task = services.store.get(task_id)
-        if task is None or not task.get("agent_run_id"):
-            continue
+    for index, (run_id, task_ids) in enumerate(missing.items()):
+        if not report.time_left():
+            report.unchecked = len(missing) - index
+            return
         try:
-            run = client.get_run(int(task["agent_run_id"]))
+            run = client.get_run(run_id)
         except ApiRateLimited:
-            report.unchecked = len(task_ids) - index
+            report.unchecked = len(missing) - index
             return
         except ApiNotFound as exc:
+            _run_not_found(services, task_ids, exc.message)
+            continue
+        report.get_calls += 1
+        for task_id in task_ids:
+            if observe.apply(services, task_id, run):
+                report.changed += 1
+        services.redis.hdel(services.store.key("missing"), *task_ids)
+        services.store.mark_checked(task_ids)
+
+
+def _run_not_found(services: Services, task_ids: list[str], message: str) -> None:
+    """One 404 can be a blip (or a config change in flight); two in a row mean it is gone."""
+    key = services.store.key("missing")
+    for task_id in task_ids:
+        if services.redis.hincrby(key, task_id, 1) >= 2:
+            services.redis.hdel(key, task_id)
             observe.fail(
                 services,
                 task_id,
-                f"the agent run is gone upstream: {exc.message}",
+                f"the agent run is gone upstream: {message}",
                 allowed=[State.RUNNING],
+                code="upstream_not_found",
             )
-            continue
-        report.get_calls += 1
-        if observe.apply(services, task_id, run, task):
-            report.changed += 1
-        services.store.mark_checked([task_id])
 
 
 def requeue_lost(services: Services) -> int:
@@ -218,8 +246,9 @@ def requeue_lost(services: Services) -> int:
     store, redis = services.store, services.redis
     count = 0
     stale = services.settings.requeue_after
-    for task_id in store.in_state(State.QUEUED, older_than=stale):
-        if launch.launch_in_progress(services, task_id):
+    stale_ids = store.in_state(State.QUEUED, older_than=stale)
+    for task_id, row in zip(stale_ids, store.fields(stale_ids, "retry_at"), strict=True):
+        if launch.launch_in_progress(services, task_id) or launch.retry_pending(row):
             continue
         if redis.set(store.key("requeued", task_id), "1", nx=True, px=int(stale * 1000)):
             services.queue.send(queue.LAUNCH, task_id)

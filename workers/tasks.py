@@ -32,7 +32,13 @@ def register(app: Celery, services: Any) -> None:
     @app.task(name=queue.SWEEP, acks_late=True, soft_time_limit=240, time_limit=270)
     def sweep_task() -> dict[str, Any]:
         report = sweep.sweep(services())
-        return {"watched": report.watched, "changed": report.changed, "skipped": report.skipped}
+        return {
+            "watched": report.watched,
+            "changed": report.changed,
+            "skipped": report.skipped,
+            "lists": report.list_calls,
+            "reopen_check": report.reopen_check,
+        }
 
     @app.task(
         name=queue.DELIVER,

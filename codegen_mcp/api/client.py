@@ -13,6 +13,8 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -67,14 +69,22 @@ class CodegenClient:
 
     # -- agent runs --------------------------------------------------------------------
     def create_run(
-        self, prompt: str, *, metadata: dict[str, Any] | None = None, repo_id: int | None = None
+        self,
+        prompt: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        repo_id: int | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> Run:
         body: dict[str, Any] = {"prompt": prompt}
         if metadata is not None:
             body["metadata"] = metadata
         if repo_id is not None:
             body["repo_id"] = repo_id
-        return Run.from_api(self._request("POST", self._org("/agent/run"), "create", json=body))
+        path = self._org("/agent/run")
+        return Run.from_api(
+            self._request("POST", path, "create", json=body, before_send=before_send)
+        )
 
     def get_run(self, run_id: int) -> Run:
         return Run.from_api(self._request("GET", self._org(f"/agent/run/{run_id}"), "read"))
@@ -96,10 +106,13 @@ class CodegenClient:
         items = [Run.from_api(item) for item in page.get("items") or [] if "id" in item]
         return items, int(page.get("total") or 0)
 
-    def resume_run(self, run_id: int, prompt: str) -> Run:
+    def resume_run(
+        self, run_id: int, prompt: str, *, before_send: Callable[[], None] | None = None
+    ) -> Run:
         body = {"agent_run_id": run_id, "prompt": prompt}
+        path = self._org("/agent/run/resume")
         return Run.from_api(
-            self._request("POST", self._org("/agent/run/resume"), "resume", json=body)
+            self._request("POST", path, "resume", json=body, before_send=before_send)
         )
 
     def run_logs(
@@ -140,16 +153,24 @@ class CodegenClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        before_send: Callable[[], None] | None = None,
     ) -> Any:
+        """`before_send` runs after the budget wait, right before each send: the caller's
+        last chance to record that a non-idempotent request is going out, or to back off."""
         deadline = time.monotonic() + self.max_wait
-        attempt = 0
+        attempt = throttled = 0
         while True:
             attempt += 1
             if self.budget is not None:
                 self.budget.acquire(bucket, max(deadline - time.monotonic(), 0.0))
+            if before_send is not None:
+                before_send()
             try:
                 return self._send(method, path, params=params, json=json)
             except ApiRateLimited as exc:
+                throttled += 1
+                if not exc.from_header:  # no Retry-After: back off further each time
+                    exc.retry_after = min(exc.retry_after * 2 ** (throttled - 1), 60.0)
                 if self.budget is not None:
                     self.budget.penalize(bucket, exc.retry_after)
                 if time.monotonic() + exc.retry_after > deadline:
@@ -157,9 +178,12 @@ class CodegenClient:
                 if self.budget is None:
                     time.sleep(exc.retry_after)
             except ApiUnavailable:
+                pause = 0.5 * 2 ** (attempt - 1) + random.uniform(0, 0.2)
                 if method != "GET" or attempt >= READ_ATTEMPTS:
                     raise
-                time.sleep(0.5 * 2 ** (attempt - 1) + random.uniform(0, 0.2))
+                if time.monotonic() + pause > deadline + self.timeout:
+                    raise  # the caller's patience is spent
+                time.sleep(pause)
 
     def _observe(self, method: str, path: str, status: int) -> None:
         if self.observer is not None:
@@ -219,7 +243,10 @@ def _error_for(response: requests.Response, what: str) -> ApiError:
     body = _body(response)
     message = f"Codegen API {status} on {what}: {_message(body) or response.reason}"
     if status == 429:
-        return ApiRateLimited(message, retry_after=_retry_after(response))
+        retry_after = _retry_after(response)
+        if retry_after is None:
+            return ApiRateLimited(message, retry_after=DEFAULT_BACKOFF + random.uniform(0, 1.0))
+        return ApiRateLimited(message, retry_after=retry_after, from_header=True)
     if status in (401, 403):
         return ApiAuthError(message, status_code=status, body=body)
     if status == 402:
@@ -254,9 +281,16 @@ def _message(body: Any) -> str:
     return str(detail or "")
 
 
-def _retry_after(response: requests.Response) -> float:
-    header = response.headers.get("Retry-After", "")
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from Retry-After (a number or an HTTP date); None when absent or unreadable."""
+    header = response.headers.get("Retry-After", "").strip()
+    if not header:
+        return None
     try:
-        return min(max(float(header), 0.5), 300.0)
+        seconds = float(header)
     except ValueError:
-        return DEFAULT_BACKOFF + random.uniform(0, 1.0)
+        try:
+            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.5), 300.0)

@@ -51,9 +51,22 @@ class ApiRateLimited(ApiError):
     http_status = 503
     code = "upstream_rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float, status_code: int | None = 429) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        status_code: int | None = 429,
+        from_header: bool = False,
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.retry_after = retry_after
+        self.from_header = from_header  # the API said how long; else it is our own guess
+
+    @property
+    def ours(self) -> bool:
+        """Our own budget said wait: nothing was sent upstream."""
+        return self.status_code is None
 
 
 class ApiUnavailable(ApiError):
