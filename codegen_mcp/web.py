@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, commands, metrics
+from codegen_mcp import __version__, commands, dashboard, metrics
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, Unauthorized
 from codegen_mcp.services import Services
 
@@ -25,10 +25,12 @@ def create_app(services: Services) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["codegen_mcp"] = services
     token = services.settings.auth_token
+    app.register_blueprint(dashboard.blueprint())
 
     @app.before_request
     def _authenticate() -> None:
-        if token and request.path != "/healthz":
+        # The dashboard's page holds no data; its data calls to POST / carry the token.
+        if token and request.path != "/healthz" and request.blueprint != dashboard.NAME:
             _check_bearer(token)
 
     @app.post("/")

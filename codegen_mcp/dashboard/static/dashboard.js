@@ -1,0 +1,273 @@
+// The dashboard: polls the POST / commands every couple of seconds and redraws what changed.
+
+import { AuthRequired, call, forgetToken, storeToken, storedToken } from "./api.js";
+import { clock, el, refreshAges } from "./dom.js";
+import { descendantRuns, detailView, stateCounts, taskRows, treeView } from "./views.js";
+
+const POLL_MS = 2000;
+const LOGS_EVERY_MS = 6000; // agent logs cost Codegen API budget: read them less often
+const LIST_LIMIT = 50;
+const MAX_TREES = 6;
+const SETTLED = new Set(["paused", "completed", "failed", "cancelled"]);
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const filters = {
+  state: params.get("state") || "",
+  repo: params.get("repo") || "",
+  task: params.get("task") || "",
+};
+
+let data = emptyData();
+let timer = null;
+let running = false;
+let again = false; // something asked for a refresh while one was under way
+let waitingForToken = false;
+const drawn = { rows: "", trees: "", detail: "" };
+const repos = new Set();
+
+function emptyData() {
+  return { rows: [], details: new Map(), trees: [], status: null, logs: null, logsAt: 0, logsKey: "" };
+}
+
+// -- polling ------------------------------------------------------------------------------
+async function tick() {
+  if (running) {
+    again = true;
+    return;
+  }
+  running = true;
+  again = false;
+  clearTimeout(timer);
+  try {
+    await refresh();
+    waitingForToken = false;
+    showApp();
+    setConnection("live", `live · updated ${clock(new Date().toISOString())}`);
+  } catch (error) {
+    if (error instanceof AuthRequired) {
+      askForToken(error.message === "rejected");
+    } else {
+      setConnection("error", `cannot refresh: ${error.message}; retrying`);
+    }
+  } finally {
+    running = false;
+    if (!waitingForToken && !document.hidden) timer = setTimeout(tick, again ? 0 : POLL_MS);
+  }
+}
+
+async function refresh() {
+  const args = { limit: LIST_LIMIT };
+  if (filters.state) args.status = filters.state;
+  if (filters.repo) args.repo = filters.repo;
+  const { tasks } = await call("list", args);
+  const [details, trees, selected] = await Promise.all([
+    loadDetails(tasks), loadTrees(tasks), loadSelected(),
+  ]);
+  data = { ...data, rows: tasks, details, trees, ...selected };
+  render();
+}
+
+// task_status of each row, for its pull requests: fetched again only when the row moves.
+async function loadDetails(rows) {
+  const details = new Map();
+  const stale = [];
+  for (const row of rows) {
+    const known = data.details.get(row.task_id);
+    if (known && known.signature === signature(row)) details.set(row.task_id, known);
+    else stale.push(row);
+  }
+  const fetched = await Promise.all(stale.map((row) =>
+    call("task_status", { task_id: row.task_id }).then((status) => [row, status], (error) => {
+      if (error instanceof AuthRequired) throw error;
+      return [row, null]; // its row still shows; the pull requests come with the next poll
+    })));
+  for (const [row, status] of fetched) {
+    if (status) {
+      details.set(row.task_id, { signature: signature(row), pull_requests: status.pull_requests });
+    }
+  }
+  return details;
+}
+
+function signature(row) {
+  return [row.state, row.codegen_status, row.agent_run_id, row.completed_at].join("|");
+}
+
+// Trees of the orchestrators the listed tasks report to, outermost first.
+async function loadTrees(rows) {
+  const orchestrators = [...new Set(rows.map((r) => r.orchestrator_run_id).filter((id) => id != null))];
+  const trees = await Promise.all(orchestrators.slice(0, MAX_TREES).map((id) =>
+    call("tree", { agent_run_id: id }).then((answer) => answer.tree, ignoreNotFound)));
+  const found = trees.filter(Boolean);
+  const inner = new Set();
+  for (const tree of found) descendantRuns(tree, inner);
+  return found.filter((tree) => !inner.has(tree.agent_run_id));
+}
+
+async function loadSelected() {
+  if (!filters.task) return { status: null, logs: null, logsKey: "" };
+  let status;
+  try {
+    status = await call("task_status", { task_id: filters.task });
+  } catch (error) {
+    if (error instanceof AuthRequired) throw error;
+    return { status: { missing: error.message }, logs: null, logsKey: "" };
+  }
+  const key = `${status.task_id}|${status.state}|${status.codegen_status}`;
+  const due = !SETTLED.has(status.state) && Date.now() - data.logsAt >= LOGS_EVERY_MS;
+  if (key === data.logsKey && !due && data.logs) return { status, logs: data.logs, logsKey: key };
+  return { status, logs: await loadLogs(status), logsKey: key, logsAt: Date.now() };
+}
+
+async function loadLogs(status) {
+  if (status.agent_run_id == null) return { error: "No agent run yet, so no log." };
+  try {
+    const answer = await call("logs", { task_id: status.task_id, limit: 20 });
+    return { entries: answer.logs };
+  } catch (error) {
+    if (error instanceof AuthRequired) throw error;
+    return { error: `Log unavailable: ${error.message}` };
+  }
+}
+
+function ignoreNotFound(error) {
+  if (error instanceof AuthRequired) throw error;
+  return null; // an orchestrator codegen-mcp knows nothing about has no tree to draw
+}
+
+// -- drawing ------------------------------------------------------------------------------
+function render() {
+  const key = (value) => JSON.stringify(value);
+  const rowsKey = key([data.rows, [...data.details.values()], filters.task]);
+  if (rowsKey !== drawn.rows) {
+    drawn.rows = rowsKey;
+    $("task-rows").replaceChildren(...taskRows(data.rows, data.details, filters.task, select));
+    $("counts").replaceChildren(...stateCounts(data.rows));
+    $("tasks-empty").hidden = data.rows.length > 0;
+    rememberRepos(data.rows);
+  }
+  const treesKey = key([data.trees, filters.task]);
+  if (treesKey !== drawn.trees) {
+    drawn.trees = treesKey;
+    $("trees").replaceChildren(...data.trees.map((tree) => treeView(tree, filters.task, select)));
+    $("trees-empty").hidden = data.trees.length > 0;
+  }
+  const detailKey = key([data.status, data.logs]);
+  if (detailKey !== drawn.detail) {
+    drawn.detail = detailKey;
+    $("detail").replaceChildren(...detailContent());
+  }
+  refreshAges(document);
+}
+
+function detailContent() {
+  if (!data.status) {
+    return [el("p", { class: "empty", text: "Select a task to see its result, error and agent logs." })];
+  }
+  if (data.status.missing) return [el("p", { class: "empty", text: data.status.missing })];
+  return detailView(data.status, data.logs, () => select(""), refreshLogs).filter(Boolean);
+}
+
+function rememberRepos(rows) {
+  const before = repos.size;
+  for (const row of rows) if (row.repo) repos.add(row.repo);
+  if (repos.size !== before) {
+    $("repos").replaceChildren(...[...repos].sort().map((repo) => el("option", { value: repo })));
+  }
+}
+
+function wipe() {
+  data = emptyData();
+  drawn.rows = drawn.trees = drawn.detail = "";
+  for (const id of ["task-rows", "counts", "trees", "detail", "repos"]) $(id).replaceChildren();
+  repos.clear();
+}
+
+// -- interaction --------------------------------------------------------------------------
+function select(taskId) {
+  filters.task = taskId;
+  data = { ...data, status: null, logs: null, logsKey: "", logsAt: 0 };
+  saveFilters();
+  tick();
+}
+
+function refreshLogs() {
+  data = { ...data, logsKey: "", logsAt: 0 };
+  tick();
+}
+
+function saveFilters() {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+  const search = query.toString();
+  history.replaceState(null, "", search ? `?${search}` : location.pathname);
+}
+
+function setConnection(kind, text) {
+  const node = $("connection");
+  node.className = `connection-state connection-${kind}`;
+  node.textContent = text;
+  $("forget-token").hidden = !storedToken();
+}
+
+function showApp() {
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("filters").hidden = false;
+}
+
+// Any 401 hides and drops every piece of task data before asking for the token.
+function askForToken(rejected) {
+  waitingForToken = true;
+  if (rejected) forgetToken();
+  wipe();
+  $("app").hidden = true;
+  $("filters").hidden = true;
+  $("login").hidden = false;
+  $("login-error").textContent = rejected
+    ? "That token was rejected. Check CODEGEN_MCP_AUTH_TOKEN and try again."
+    : "";
+  setConnection("locked", "token needed");
+  $("token").focus();
+}
+
+function wireControls() {
+  $("filter-state").value = filters.state;
+  $("filter-repo").value = filters.repo;
+  $("filter-state").addEventListener("change", (event) => {
+    filters.state = event.target.value;
+    saveFilters();
+    tick();
+  });
+  let typing = null;
+  $("filter-repo").addEventListener("input", (event) => {
+    clearTimeout(typing);
+    typing = setTimeout(() => {
+      filters.repo = event.target.value.trim();
+      saveFilters();
+      tick();
+    }, 300);
+  });
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = $("token").value.trim();
+    if (!token) return;
+    storeToken(token);
+    $("token").value = "";
+    $("login-error").textContent = "";
+    setConnection("live", "checking the token…");
+    tick();
+  });
+  $("forget-token").addEventListener("click", () => {
+    forgetToken();
+    wipe();
+    tick();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !waitingForToken) tick();
+  });
+}
+
+wireControls();
+tick();
