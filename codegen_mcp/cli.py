@@ -8,9 +8,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from codegen_mcp import client_cli
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from codegen_mcp.local_stack import Backend
 
 log = logging.getLogger("codegen_mcp")
 
@@ -81,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a simulated run works before it finishes",
     )
     sim.set_defaults(run=_simulate)
+    client_cli.register(sub)
     return parser
 
 
@@ -116,7 +122,8 @@ def _web(args: argparse.Namespace) -> int:
 
 def _mcp(args: argparse.Namespace) -> int:
     from codegen_mcp.local_stack import Backend
-    from codegen_mcp.mcp_server import create_server, transport_security
+    from codegen_mcp.mcp_http import transport_security
+    from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind
 
     settings = _settings(args)
@@ -127,24 +134,49 @@ def _mcp(args: argparse.Namespace) -> int:
     try:
         backend.services()  # join or start the stack now: a problem shows at start-up
         server = create_server(backend.services, auth_token=settings.auth_token if http else None)
+        _stop_on_signals(backend)
         if http:
             hosts = [name.strip() for name in args.allowed_hosts.split(",") if name.strip()]
+            security = transport_security(settings.host, hosts)
+            if security is None:
+                log.warning(
+                    "any Host name is accepted (set CODEGEN_MCP_ALLOWED_HOSTS to limit them); "
+                    "the bearer token guards the server"
+                )
             log.info("serving MCP on http://%s:%d/mcp", settings.host, args.port)
             server.run(
-                "streamable-http",
-                host=settings.host,
-                port=args.port,
-                transport_security=transport_security(settings.host, hosts),
+                "streamable-http", host=settings.host, port=args.port, transport_security=security
             )
         else:
-            # A host stops its server with SIGTERM once it has closed stdin: clean up on both.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
             log.info("serving MCP on stdio")
-            server.run("stdio")
+            server.run("stdio")  # until the host closes stdin
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)  # let the clean-up finish
         backend.close()
     return 0
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_on_signals(backend: Backend) -> None:
+    """Stop the stack we run, then exit, on SIGTERM or Ctrl-C.
+
+    Not by unwinding: the stdio transport reads stdin on a thread that holds the event loop
+    open until the host closes stdin. Under HTTP, uvicorn shuts down first, then hands the
+    signal on to this handler.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        for each in STOP_SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        log.info("stopping on signal %d", signum)
+        backend.close()
+        os._exit(0)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
 
 
 def _simulate(args: argparse.Namespace) -> int:

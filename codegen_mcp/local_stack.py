@@ -187,7 +187,7 @@ def _reap_leftovers(data_dir: Path, joined: dict[str, Any] | None) -> None:
     stale = _read(stack_file(data_dir)) or joined or {}
     reap_stale_stack(data_dir)
     worker = stale.get("worker_pid")
-    if isinstance(worker, int) and "celery" in _command_of(worker):
+    if isinstance(worker, int) and "celery" in (_command_of(worker) or ""):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(worker, signal.SIGKILL)
     redis_pid = stale.get("redis_pid")
@@ -205,18 +205,42 @@ def _read(path: Path) -> dict[str, Any] | None:
     return info if isinstance(info, dict) else None
 
 
-def _command_of(pid: int) -> str:
-    """The command line of a live process ("" if none): a recorded pid may have been reused."""
-    result = subprocess.run(
-        ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip()
+def _command_of(pid: int) -> str | None:
+    """A process's command line, "" if it is gone (or a zombie), None if `ps` cannot tell.
+
+    A recorded pid may since belong to another program: only its command line says.
+    """
+    try:
+        result = subprocess.run(
+            ["ps", "-o", "stat=,command=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    stat, _, command = result.stdout.strip().partition(" ")
+    return "" if stat.startswith("Z") else command.strip()
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while "redis" in _command_of(pid):
+    while _still_redis(pid):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
+    return True
+
+
+def _still_redis(pid: int) -> bool:
+    command = _command_of(pid)
+    if command is not None:
+        return "redis" in command
+    try:
+        os.kill(pid, 0)  # PermissionError: alive, someone else's
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
     return True

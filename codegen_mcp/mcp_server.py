@@ -8,26 +8,30 @@ choices), read from its fields, so the model sees them without a second copy to 
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, NotRequired, cast
+from typing import Annotated, Any, cast
 
 import redis
 from marshmallow import Schema, missing, validate
-from mcp.server.auth.provider import AccessToken, TokenVerifier
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from pydantic import AnyHttpUrl, ConfigDict, Field, with_config
-from typing_extensions import TypedDict
+from pydantic import Field
 
 from codegen_mcp import __version__, commands, schemas
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.mcp_answers import (
+    Cancelled,
+    ConfigAnswer,
+    Logs,
+    Started,
+    TaskList,
+    TaskStatus,
+    Tree,
+)
+from codegen_mcp.mcp_http import bearer_auth
 from codegen_mcp.services import Services
-from codegen_mcp.serving import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -36,83 +40,10 @@ codegen-mcp runs Codegen coding agents on GitHub repositories. A run takes minut
 (or `resume`, for a follow-up to an existing run) answers at once with a task_id, and the run \
 goes on in the background. Follow it with `task_status` and `wait` (up to 25 seconds): the \
 call returns as soon as the task changes, so call it again until `state` is completed, \
-failed, cancelled or paused (a paused agent asks a question in `result`: answer it with \
-`resume`). `list` shows the tasks already tracked; `config` sets the Codegen API token and \
-organization id when they are missing."""
-
-# -- what the tools answer (the output schemas); extra keys pass through unchanged -------
-ALLOW_MORE = ConfigDict(extra="allow")
-
-
-@with_config(ALLOW_MORE)
-class Started(TypedDict):
-    task_id: str
-    agent_run_id: int | None
-    state: str
-    web_url: str | None
-    created_at: str | None
-    message: str
-
-
-@with_config(ALLOW_MORE)
-class TaskStatus(TypedDict):
-    task_id: str
-    agent_run_id: int | None
-    state: str
-    result: str | None
-    error: str | None
-    created_at: str | None
-    started_at: str | None
-    completed_at: str | None
-    web_url: str | None
-    codegen_status: str | None
-    pull_requests: list[dict[str, Any]]
-    query: str | None
-    metadata: dict[str, Any]
-
-
-@with_config(ALLOW_MORE)
-class ConfigValue(TypedDict):
-    key: str
-    value: str | int | None
-    source: str
-
-
-@with_config(ALLOW_MORE)
-class ConfigAnswer(TypedDict):
-    key: NotRequired[str]
-    value: NotRequired[str | int | None]
-    source: NotRequired[str]
-    message: NotRequired[str]
-    config: NotRequired[list[ConfigValue]]
-
-
-@with_config(ALLOW_MORE)
-class TaskRow(TypedDict):
-    task_id: str
-    command: str | None
-    state: str
-    agent_run_id: int | None
-    repo: str | None
-    task_type: str | None
-    orchestrator_run_id: int | None
-    codegen_status: str | None
-    web_url: str | None
-    created_at: str | None
-    completed_at: str | None
-    query: str
-
-
-@with_config(ALLOW_MORE)
-class TaskList(TypedDict):
-    count: int
-    tasks: list[TaskRow]
-
-
-@with_config(ALLOW_MORE)
-class Tree(TypedDict):
-    tree: dict[str, Any]
-
+failed, cancelled or paused (a paused agent asks a question, in `last_message` or \
+`result`: answer it with `resume`). `logs` shows what the agent did step by step, `cancel` \
+stops following a task, `list` shows the tasks already tracked, and `config` sets the \
+Codegen API token and organization id when they are missing."""
 
 # -- hints for hosts (a host may ask the user before a tool that is not read-only) -------
 STARTS_RUN = ToolAnnotations(
@@ -123,6 +54,11 @@ SETS_CONFIG = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
 READS_STORE = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+READS_API = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+# Cancelling ends a task (and, scoped to the pull request, the agents working on it).
+STOPS_RUN = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+)
 
 
 def _rules(schema: type[Schema], name: str) -> dict[str, Any]:
@@ -168,7 +104,7 @@ def create_server(
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://codegen.com",
-        **_bearer_auth(auth_token),
+        **bearer_auth(auth_token),
     )
 
     def run(command: str, args: dict[str, Any]) -> Any:
@@ -399,53 +335,55 @@ def create_server(
     ) -> Tree:
         return cast(Tree, run("tree", {"agent_run_id": agent_run_id, "task_id": task_id}))
 
+    @server.tool(
+        name="cancel",
+        title="Cancel a task",
+        annotations=STOPS_RUN,
+        description=(
+            "Cancel a task. The Codegen API cannot cancel a run: a queued task is cancelled "
+            "before anything reaches Codegen, and a running one is no longer followed (its "
+            "run goes on upstream). With scope pull_request, every agent working on the "
+            "run's pull request is stopped, and the task turns cancelled when the API says so."
+        ),
+    )
+    def cancel(
+        task_id: Annotated[str, _arg("The task to cancel.", schemas.CancelArgs, "task_id")],
+        scope: Annotated[
+            str | None,
+            _arg(
+                "pull_request: stop the agents working on the run's pull request.",
+                schemas.CancelArgs,
+                "scope",
+            ),
+        ] = None,
+    ) -> Cancelled:
+        return cast(Cancelled, run("cancel", {"task_id": task_id, "scope": scope}))
+
+    @server.tool(
+        name="logs",
+        title="Read an agent's log",
+        annotations=READS_API,
+        description=(
+            "What the agent of a run did, step by step, from the Codegen API: each entry's "
+            "time, type, tool and a short text. Give task_id or agent_run_id (exactly one)."
+        ),
+    )
+    def logs(
+        task_id: Annotated[
+            str | None, _arg("A task whose run to read.", schemas.LogsArgs, "task_id")
+        ] = None,
+        agent_run_id: Annotated[
+            int | None, _arg("The agent run to read.", schemas.LogsArgs, "agent_run_id")
+        ] = None,
+        limit: Annotated[
+            int | None, _arg("How many entries at most.", schemas.LogsArgs, "limit")
+        ] = None,
+        skip: Annotated[
+            int | None, _arg("How many entries to skip first.", schemas.LogsArgs, "skip")
+        ] = None,
+        reverse: Annotated[bool | None, _arg("Newest first.", schemas.LogsArgs, "reverse")] = None,
+    ) -> Logs:
+        args = {"task_id": task_id, "agent_run_id": agent_run_id, "limit": limit, "skip": skip}
+        return cast(Logs, run("logs", {**args, "reverse": reverse}))
+
     return server
-
-
-# -- the HTTP transport's guards ---------------------------------------------------------
-class SharedSecret(TokenVerifier):
-    """Accepts exactly one bearer token: CODEGEN_MCP_AUTH_TOKEN."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        if not hmac.compare_digest(token.strip().encode(), self.token.encode()):
-            return None
-        return AccessToken(token=token, client_id="codegen-mcp", scopes=[])
-
-
-def _bearer_auth(token: str | None) -> dict[str, Any]:
-    if not token:
-        return {}
-    # AuthSettings needs an issuer even for a shared secret; with no resource_server_url the
-    # SDK publishes no OAuth metadata, so this placeholder is never shown or fetched.
-    settings = AuthSettings(
-        issuer_url=AnyHttpUrl("https://codegen-mcp.invalid"), resource_server_url=None
-    )
-    return {"token_verifier": SharedSecret(token), "auth": settings}
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
-
-
-def transport_security(host: str, allowed_hosts: list[str]) -> TransportSecuritySettings | None:
-    """DNS-rebinding protection: the Host (and Origin) a request may name.
-
-    Loopback names are always allowed; `allowed_hosts` adds the names a proxy or DNS gives
-    the server (a name without a port allows any port). Bound beyond loopback with no names
-    given, any Host is accepted, and the bearer token (required there) is the guard.
-    """
-    if not allowed_hosts and not is_loopback(host):
-        return None
-    names = [*LOOPBACK_HOSTS, *allowed_hosts]
-    hosts = [pattern for name in names for pattern in _with_any_port(name)]
-    origins = [f"{scheme}://{pattern}" for pattern in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
-
-
-def _with_any_port(name: str) -> list[str]:
-    has_port = name.rsplit(":", 1)[-1].isdigit() and not name.endswith("]")
-    return [name] if has_port else [name, f"{name}:*"]

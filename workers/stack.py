@@ -53,9 +53,11 @@ class Stack:
         check_bind(self.settings)
         running = read_stack(self.settings.data_dir)
         if running:
+            owner = running.get("started_by") or "codegen-mcp up"
+            where = f", web {running['web_url']}" if running.get("web_url") else ""
             raise ConfigurationError(
-                f"codegen-mcp up is already running (pid {running['pid']}, "
-                f"web {running.get('web_url')})"
+                f"{owner} already runs the local stack in {self.settings.data_dir} "
+                f"(pid {running['pid']}{where}); stop it first, or use another --data-dir"
             )
         reap_stale_stack(self.settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
