@@ -96,6 +96,35 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
+    def to_env(self) -> dict[str, str]:
+        """The inverse of from_env: the variables that give another process these settings."""
+        env = {
+            "CODEGEN_API_BASE_URL": self.api_base_url,
+            "CODEGEN_MCP_HOST": self.host,
+            "PORT": str(self.port),
+            "CODEGEN_MCP_POLL_INTERVAL": str(self.poll_interval),
+            "CODEGEN_MCP_NEW_WAIT": str(self.new_wait),
+            "CODEGEN_MCP_REQUEST_TIMEOUT": str(self.request_timeout),
+            "CODEGEN_MCP_MAX_RUN_SECONDS": str(self.max_run_seconds),
+            "CODEGEN_MCP_REQUEUE_AFTER": str(self.requeue_after),
+            "CODEGEN_MCP_DELIVERY_POLICY": self.delivery_policy,
+            "CODEGEN_MCP_DELIVERY_MAX_RESULT": str(self.delivery_max_result),
+            "CODEGEN_MCP_READ_LIMIT": str(self.read_limit),
+            "CODEGEN_MCP_CREATE_LIMIT": str(self.create_limit),
+            "CODEGEN_MCP_RESUME_LIMIT": str(self.resume_limit),
+            "CODEGEN_MCP_LOGS_LIMIT": str(self.logs_limit),
+            "CODEGEN_MCP_REDIS_PREFIX": self.key_prefix,
+            "CODEGEN_MCP_DATA_DIR": str(self.data_dir),
+        }
+        optional = {
+            "REDIS_URL": self.redis_url,
+            "CODEGEN_API_TOKEN": self.api_token,
+            "CODEGEN_ORG_ID": self.org_id,
+            "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
+        }
+        env.update({name: str(value) for name, value in optional.items() if value is not None})
+        return env
+
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
     text = env.get(name)

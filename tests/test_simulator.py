@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from codegen_mcp.simulator import SimConfig, Simulator
+from tests.support import wait_for
 
 T = TypeVar("T")
 TOKEN = "sim-token"
@@ -30,17 +31,6 @@ QUICK = "[sim:active=0.05][sim:eval=0]"
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 class Api:
