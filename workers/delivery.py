@@ -18,10 +18,12 @@ from redis.exceptions import WatchError
 
 from codegen_mcp import queue
 from codegen_mcp.api.errors import ApiNotFound
+from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State, state_for
 from codegen_mcp.services import Services
 from codegen_mcp.store import now_iso
 from workers.delivery_message import compose
+from workers.observe import digest
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ def deliver(services: Services, orchestrator: int, *, from_sweep: bool = False) 
     if busy and (services.settings.delivery_policy == "wait" or from_sweep):
         log.info("orchestrator %s is %s: results wait in its inbox", orchestrator, run.status)
         return None
-    return _take_inbox(services, orchestrator)
+    return _take_inbox(services, orchestrator, run)
 
 
 def delivered(services: Services, resume_task: dict[str, Any]) -> None:
@@ -198,7 +200,7 @@ def is_idle(status: str) -> bool:
 
 
 # -- the transaction that turns an inbox into one resume ---------------------------------
-def _take_inbox(services: Services, orchestrator: int) -> str | None:
+def _take_inbox(services: Services, orchestrator: int, seen: Run) -> str | None:
     store, redis = services.store, services.redis
     inbox = inbox_key(services, orchestrator)
     for _ in range(5):
@@ -210,6 +212,13 @@ def _take_inbox(services: Services, orchestrator: int) -> str | None:
                     return None
                 delivers = [_entry(member, at) for member, at in entries]
                 fields = _resume_fields(services, orchestrator, delivers)
+                # What we just saw of the orchestrator is the resume's baseline: its launch
+                # need not read the run again (one read of the budget saved per delivery).
+                fields.update(
+                    baseline_status=seen.status,
+                    baseline_ts=repr(time.time()),
+                    baseline_result=digest(seen.result),
+                )
                 pipe.multi()
                 task_id = store.create(fields, pipe=pipe)
                 pipe.zrem(inbox, *(member for member, _ in entries))

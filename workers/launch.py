@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BUDGET_WAIT = 20.0  # longer waits for a create slot go back to the queue (Retry)
 MAX_ATTEMPTS = 8
 MAX_DELAY = 30.0
+FRESH_BASELINE = 10.0  # seconds a deliverer's look at the orchestrator stands for a fresh read
 
 
 class Retry(Exception):
@@ -175,11 +176,7 @@ def _resume(
     if task.get("cancel_requested") == "1":
         _cancel(services, task, f"the follow-up was not sent to agent run {run_id}")
         return
-    try:
-        before = client.get_run(run_id)
-    except ApiNotFound:
-        org = client.credentials.org_id
-        raise ApiNotFound(f"agent run {run_id} not found in organization {org}") from None
+    before, just_read = _before_resume(client, task, run_id)
     if (
         task.get("delivers")
         and services.settings.delivery_policy == "wait"
@@ -189,7 +186,9 @@ def _resume(
             f"orchestrator run {run_id} is {before.status} again; "
             "the results wait in its inbox until it is free"
         )
-    if task.get("resume_attempted") != "1":  # the baseline is what the run was before ANY attempt
+    if task.get("resume_attempted") != "1" and just_read:
+        # The baseline is what the run was before ANY attempt (the deliverer's look, or this
+        # read), so it is written once.
         services.store.update(
             task_id, baseline_status=before.status, baseline_result=observe.digest(before.result)
         )
@@ -206,6 +205,19 @@ def _resume(
             body=exc.body,
         ) from None
     _started(services, task, run)
+
+
+def _before_resume(client: CodegenClient, task: dict[str, Any], run_id: int) -> tuple[Run, bool]:
+    """The run as it is before we resume it: seen moments ago by the deliverer (False), or
+    read now (True)."""
+    seen_at = float(task.get("baseline_ts") or 0)
+    if task.get("baseline_status") and time.time() - seen_at < FRESH_BASELINE:
+        return Run(id=run_id, status=task["baseline_status"]), False
+    try:
+        return client.get_run(run_id), True
+    except ApiNotFound:
+        org = client.credentials.org_id
+        raise ApiNotFound(f"agent run {run_id} not found in organization {org}") from None
 
 
 def _started(services: Services, task: dict[str, Any], run: Run) -> None:
