@@ -172,7 +172,7 @@ def _free_orchestrators(
                 continue
             report.get_calls += 1
         if delivery.is_idle(run.status):
-            services.queue.send(queue.DELIVER, orchestrator, True)
+            services.queue.send(queue.DELIVER, orchestrator, True, delivery.look(run))
 
 
 def _list_pages(

@@ -48,9 +48,11 @@ def register(app: Celery, services: Any) -> None:
         soft_time_limit=120,
         time_limit=150,
     )
-    def deliver_task(self: Task, orchestrator: int, from_sweep: bool = False) -> None:
+    def deliver_task(
+        self: Task, orchestrator: int, from_sweep: bool = False, seen: dict[str, Any] | None = None
+    ) -> None:
         try:
-            delivery.deliver(services(), orchestrator, from_sweep=from_sweep)
+            delivery.deliver(services(), orchestrator, from_sweep=from_sweep, seen=seen)
         except ApiRateLimited as exc:
             raise self.retry(countdown=min(max(exc.retry_after, 0.5), 30.0)) from None
         except ApiUnavailable:
