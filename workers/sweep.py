@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from redis.exceptions import LockError
@@ -28,6 +29,8 @@ from workers import delivery, launch, observe, upstream
 log = logging.getLogger(__name__)
 
 STALE_OUTBOX = 30.0
+MAX_PAGES = 100
+MANY_UNSEEN = 10
 REOPEN_WINDOW = 24 * 3600.0
 REOPEN_CHECK_SWEEPS = 6
 LIST_PAGE = 100
@@ -133,22 +136,37 @@ def _poll(
         if row["agent_run_id"]:
             wanted.setdefault(int(row["agent_run_id"]), []).append(task_id)
     oldest = min((float(row["created_ts"] or 0) for row in rows), default=0.0)
-    seen = _list_pages(services, client, [*wanted, *orchestrators], oldest, report)
-    owners = store.owners(list(seen))
+    seen: dict[int, Run] = {}
+
+    def on_page(runs: list[Run]) -> None:
+        """Apply each page as it arrives: a sweep waiting for budget has already told
+        users what it read so far."""
+        page = {run.id: run for run in runs}
+        seen.update(page)
+        _apply(services, page, wanted, report)
+
+    _list_pages(services, client, [*wanted, *orchestrators], oldest, report, on_page)
+    missing = {run_id: ids for run_id, ids in wanted.items() if run_id not in seen}
+    _get_each(services, client, missing, report)
+    return seen
+
+
+def _apply(
+    services: Services, page: dict[int, Run], wanted: dict[int, list[str]], report: SweepReport
+) -> None:
+    store = services.store
+    owners = store.owners(list(page))
     targets = [
         (run_id, task_id)
         for run_id, task_id in owners.items()
         if task_id not in wanted.get(run_id, ())
     ]  # settled owners: re-open checks
-    targets += [(run_id, task_id) for run_id in seen for task_id in wanted.get(run_id, ())]
+    targets += [(run_id, task_id) for run_id in page for task_id in wanted.get(run_id, ())]
     tasks = store.get_many([task_id for _, task_id in targets])
     for (run_id, task_id), task in zip(targets, tasks, strict=True):
-        if task is not None and observe.apply(services, task_id, seen[run_id], task):
+        if task is not None and observe.apply(services, task_id, page[run_id], task):
             report.changed += 1
-    store.mark_checked([t for run_id in wanted if run_id in seen for t in wanted[run_id]])
-    missing = {run_id: ids for run_id, ids in wanted.items() if run_id not in seen}
-    _get_each(services, client, missing, report)
-    return seen
+    store.mark_checked([t for run_id in page for t in wanted.get(run_id, ())])
 
 
 def _free_orchestrators(
@@ -181,24 +199,39 @@ def _list_pages(
     wanted: list[int],
     oldest: float,
     report: SweepReport,
-) -> dict[int, Run]:
+    on_page: Callable[[list[Run]], None],
+) -> None:
+    """Page through the token's API runs, newest first, until every wanted run was seen.
+
+    Normally ceil(N/100) + 2 pages; more only while many wanted runs are still unseen
+    (runs finished out of order push the watched ones deeper) and the pages are not yet
+    older than the oldest watched task. Stops, keeping what it read, when the budget or
+    the sweep's time runs out: the next sweep carries on.
+    """
     user = upstream.user_id(services, client)
-    seen: dict[int, Run] = {}
-    for page in range(math.ceil(len(wanted) / LIST_PAGE) + 1):
+    unseen = set(wanted)
+    usual = math.ceil(len(wanted) / LIST_PAGE) + 2
+    for page in range(MAX_PAGES):
+        if page >= usual and len(unseen) < MANY_UNSEEN:
+            break  # the few left are cheaper one by one
         client.max_wait = report.time_left()
         if page and not client.max_wait:
             break
-        runs, _total = client.list_runs(
-            user_id=user, source_type="API", skip=page * LIST_PAGE, limit=LIST_PAGE
-        )
+        try:
+            runs, _total = client.list_runs(
+                user_id=user, source_type="API", skip=page * LIST_PAGE, limit=LIST_PAGE
+            )
+        except ApiRateLimited as exc:
+            report.error = exc.message
+            return
         report.list_calls += 1
-        seen.update((run.id, run) for run in runs)
-        if all(run_id in seen for run_id in wanted) or len(runs) < LIST_PAGE:
-            break
+        unseen.difference_update(run.id for run in runs)
+        on_page(runs)
+        if not unseen or len(runs) < LIST_PAGE:
+            return
         last = runs[-1].created_at
         if last is not None and last.timestamp() < oldest - 300:
-            break  # older than every watched task: the rest are not on later pages either
-    return seen
+            return  # older than every watched task: the rest are not on later pages either
 
 
 def _get_each(

@@ -54,6 +54,9 @@ class Budget:
             "resume": _item(settings.resume_limit),
             "logs": _item(settings.logs_limit),
         }
+        # Reads are also paced over a sixth of their window, so a big sweep spreads its
+        # list calls evenly instead of spending the whole window in a burst and then stalling.
+        self._pace = {"read": _pace(settings.read_limit)}
 
     def acquire(self, bucket: str, max_wait: float) -> None:
         """Take one slot, waiting up to `max_wait` seconds; ApiRateLimited past that."""
@@ -61,8 +64,18 @@ class Budget:
         item = self._items[bucket]
         while True:
             wait = self._cooldown(bucket)
-            if wait <= 0:
+            pace = self._pace.get(bucket)
+            if (
+                wait <= 0
+                and pace is not None
+                and not self._limiter.test(pace, self._who, bucket, "pace")
+            ):
+                stats = self._limiter.get_window_stats(pace, self._who, bucket, "pace")
+                wait = max(stats.reset_time - time.time(), 0.01)
+            elif wait <= 0:
                 if self._limiter.hit(item, self._who, bucket):
+                    if pace is not None:
+                        self._limiter.hit(pace, self._who, bucket, "pace")
                     return
                 stats = self._limiter.get_window_stats(item, self._who, bucket)
                 wait = max(stats.reset_time - time.time(), 0.01)
@@ -98,6 +111,12 @@ class Budget:
 
     def _cooldown_key(self, bucket: str) -> str:
         return f"{self._prefix}:cooldown:{self._who}:{bucket}"
+
+
+def _pace(limit: RateLimit) -> RateLimitItemPerSecond | None:
+    if limit.count < 12:  # too few to spread
+        return None
+    return RateLimitItemPerSecond(limit.count // 6, max(int(-(-limit.window // 6)), 1))
 
 
 def _item(limit: RateLimit) -> RateLimitItemPerSecond:
