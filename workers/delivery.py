@@ -10,6 +10,7 @@ keeps its inbox (fan-in: one resume for all of it) until the sweep sees it free.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -92,7 +93,8 @@ def deliver(
     redis = services.redis
     if redis.exists(inflight_key(services, orchestrator)) or not _has_inbox(services, orchestrator):
         return None
-    if seen and time.time() - float(seen["at"]) < FRESH_LOOK:
+    seen = seen or _remembered(services, orchestrator)
+    if seen and _still_true(services, orchestrator, float(seen["at"])):
         status, result_digest = str(seen["status"]), str(seen["result_digest"])
     else:
         try:
@@ -114,6 +116,32 @@ def look(run: Run) -> dict[str, Any]:
     return {"status": run.status, "result_digest": digest(run.result), "at": time.time()}
 
 
+def remember_orchestrators(services: Services, page: dict[int, Run]) -> None:
+    """Keep the sweep's look at every orchestrator on a list page it just read, so the
+    delivery that a child's completion triggers moments later needs no read of its own."""
+    if not page:
+        return
+    store, redis = services.store, services.redis
+    pipe = redis.pipeline(transaction=False)
+    for run_id in page:
+        pipe.exists(store.key("orch", run_id))
+    known = [run_id for run_id, found in zip(page, pipe.execute(), strict=True) if found]
+    if known:
+        looks = {str(run_id): json.dumps(look(page[run_id])) for run_id in known}
+        redis.hset(store.key("orchestrators", "looks"), mapping=looks)
+
+
+def _still_true(services: Services, orchestrator: int, at: float) -> bool:
+    """A look stands for a read if it is fresh and no resume of ours came after it."""
+    resumed = services.redis.hget(services.store.key("orchestrators", "resumed"), str(orchestrator))
+    return time.time() - at < FRESH_LOOK and at > float(resumed or 0)
+
+
+def _remembered(services: Services, orchestrator: int) -> dict[str, Any] | None:
+    raw = services.redis.hget(services.store.key("orchestrators", "looks"), str(orchestrator))
+    return json.loads(raw) if raw else None
+
+
 def delivered(services: Services, resume_task: dict[str, Any]) -> None:
     """The resume carrying these outcomes reached the orchestrator."""
     store = services.store
@@ -131,7 +159,12 @@ def delivered(services: Services, resume_task: dict[str, Any]) -> None:
             },
         )
     pipe.execute()
-    _clear_inflight(services, int(resume_task["agent_run_id"]), resume_task["task_id"])
+    orchestrator = int(resume_task["agent_run_id"])
+    # Our resume makes it busy: any look taken before now no longer says it is free.
+    services.redis.hset(
+        services.store.key("orchestrators", "resumed"), str(orchestrator), repr(time.time())
+    )
+    _clear_inflight(services, orchestrator, resume_task["task_id"])
 
 
 def returned(services: Services, resume_task: dict[str, Any]) -> None:

@@ -167,6 +167,7 @@ def _apply(
         if task is not None and observe.apply(services, task_id, page[run_id], task):
             report.changed += 1
     store.mark_checked([t for run_id in page for t in wanted.get(run_id, ())])
+    delivery.remember_orchestrators(services, page)
 
 
 def _free_orchestrators(
