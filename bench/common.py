@@ -154,29 +154,7 @@ def limit(text: str) -> RateLimit:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as the environment a worker, beat or web process reads them from."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
-    env.update(
-        {
-            "REDIS_URL": settings.redis_url or "",
-            "CODEGEN_API_BASE_URL": settings.api_base_url,
-            "CODEGEN_API_TOKEN": settings.api_token or "",
-            "CODEGEN_ORG_ID": str(settings.org_id or ""),
-            "CODEGEN_MCP_POLL_INTERVAL": str(settings.poll_interval),
-            "CODEGEN_MCP_NEW_WAIT": str(settings.new_wait),
-            "CODEGEN_MCP_REQUEST_TIMEOUT": str(settings.request_timeout),
-            "CODEGEN_MCP_READ_LIMIT": str(settings.read_limit),
-            "CODEGEN_MCP_CREATE_LIMIT": str(settings.create_limit),
-            "CODEGEN_MCP_RESUME_LIMIT": str(settings.resume_limit),
-            "CODEGEN_MCP_LOGS_LIMIT": str(settings.logs_limit),
-            "CODEGEN_MCP_REDIS_PREFIX": settings.key_prefix,
-            "CODEGEN_MCP_DATA_DIR": str(settings.data_dir),
-            "CODEGEN_MCP_MAX_RUN_SECONDS": str(settings.max_run_seconds),
-            "CODEGEN_MCP_REQUEUE_AFTER": str(settings.requeue_after),
-            "CODEGEN_MCP_DELIVERY_POLICY": settings.delivery_policy,
-            "CODEGEN_MCP_DELIVERY_MAX_RESULT": str(settings.delivery_max_result),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return {**env, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
 
 
 @dataclass

@@ -35,6 +35,16 @@ def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "con
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
 def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": redis_url,

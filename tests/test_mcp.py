@@ -32,7 +32,7 @@ from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Worker, settings_env, wait_for
+from tests.support import ROOT, Worker, pid_alive, settings_env, wait_for
 
 # How a client asks for each protocol era, and the version it then speaks.
 ERAS = {
@@ -396,7 +396,7 @@ async def test_stdio_without_redis_url_runs_a_stack_that_outlives_any_one_host(
             await c_joined.wait()
             os.kill(seen["a"]["pid"], signal.SIGKILL)  # the host's server dies hard
         # Left behind, in their own sessions: what the next server must stop before its own.
-        assert _alive(seen["a"]["redis_pid"]) and _alive(seen["a"]["worker_pid"])
+        assert pid_alive(seen["a"]["redis_pid"]) and pid_alive(seen["a"]["worker_pid"])
         assert stack_now() == seen["a"]
         a_killed.set()
 
@@ -411,11 +411,11 @@ async def test_stdio_without_redis_url_runs_a_stack_that_outlives_any_one_host(
             assert await status(client) == seen["task"]  # the same data, in B's Redis
             seen["b"] = stack_now()
             assert seen["b"]["pid"] != seen["a"]["pid"]
-            assert not _alive(seen["a"]["redis_pid"]) and not _alive(seen["a"]["worker_pid"])
+            assert not pid_alive(seen["a"]["redis_pid"]) and not pid_alive(seen["a"]["worker_pid"])
             b_took_over.set()
             await c_followed.wait()
         assert not stack.exists()
-        assert not _alive(seen["b"]["redis_pid"]) and not _alive(seen["b"]["worker_pid"])
+        assert not pid_alive(seen["b"]["redis_pid"]) and not pid_alive(seen["b"]["worker_pid"])
         b_closed.set()
 
     async def host_c() -> None:
@@ -433,22 +433,13 @@ async def test_stdio_without_redis_url_runs_a_stack_that_outlives_any_one_host(
             seen["c"] = stack_now()
             assert seen["c"]["pid"] not in (seen["a"]["pid"], seen["b"]["pid"])
         assert not stack.exists()
-        assert not _alive(seen["c"]["redis_pid"]) and not _alive(seen["c"]["worker_pid"])
+        assert not pid_alive(seen["c"]["redis_pid"]) and not pid_alive(seen["c"]["worker_pid"])
 
     with anyio.fail_after(90):
         async with anyio.create_task_group() as group:
             for host in (host_a, host_b, host_c):
                 group.start_soon(host)
     assert seen["task"]["state"] == "completed"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
 # -- the MCP Inspector ----------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from codegen_mcp.embedded import free_port
-from tests.support import ROOT, wait_for
+from tests.support import ROOT, pid_alive, wait_for
 
 
 def test_up_simulate_serves_a_run_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_up_simulate_serves_a_run_end_to_end_and_stops_cleanly(tmp_path: Path) -
         assert process.wait(30) == 0
         assert not (tmp_path / "data" / "stack.json").exists()
         redis_pid = stack["redis_pid"]
-        wait_for(lambda: not _pid_alive(redis_pid), timeout=10, what="embedded redis to stop")
+        wait_for(lambda: not pid_alive(redis_pid), timeout=10, what="embedded redis to stop")
     finally:
         if process.poll() is None:
             process.kill()
@@ -80,13 +80,3 @@ def _status(url: str, task_id: str) -> dict:
     return requests.post(
         url, json={"command": "task_status", "args": {"task_id": task_id}}, timeout=10
     ).json()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return False
-    # A zombie is dead for our purpose.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
