@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from codegen_mcp.api.status import SETTLED, State
+from codegen_mcp.api.status import State
 from codegen_mcp.redis_conn import RedisClient
 
 # KEYS[1]: the task hash. ARGV: prefix, task id, new state, allowed old states ("" = any),
@@ -52,8 +52,6 @@ if settled[new] and (old ~= new or ARGV[6] == '1') then
 end
 return {1, old, seq}
 """
-
-LIST_FIELDS = ("state", "repo", "created_ts")
 
 
 def now_iso() -> str:
@@ -296,6 +294,3 @@ def _opt(value: Any) -> str | None:
 def _outbox_entry(entry: str) -> tuple[str, int]:
     task_id, _, seq = entry.rpartition(":")
     return task_id, int(seq)
-
-
-SETTLED_STATES = tuple(SETTLED)

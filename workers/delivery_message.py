@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from codegen_mcp.prompts import context_lines
+
 
 def compose(children: list[dict[str, Any]], max_result: int) -> str:
     count = len(children)
@@ -28,10 +30,7 @@ def _section(index: int, child: dict[str, Any], max_result: int) -> str:
     for pr in child.get("pull_requests") or []:
         if pr.get("url"):
             lines.append(f"Pull request: {pr['url']}")
-    if child.get("repo"):
-        lines.append(f"Repository: {child['repo']}")
-    if child.get("task_type"):
-        lines.append(f"Task type: {child['task_type']}")
+    lines += context_lines(child)  # what the child was asked to work on, as its prompt said
     if child.get("error"):
         lines.append(f"Error: {_cut(child['error'], max_result, child)}")
     if child.get("result"):

@@ -51,8 +51,3 @@ def state_for(status: object) -> State:
     if value in NEEDS_INPUT:
         return State.PAUSED
     return State.RUNNING
-
-
-def is_known(status: object) -> bool:
-    value = normalize(status)
-    return value in IN_PROGRESS | NEEDS_INPUT | SUCCEEDED | FAILED | CANCELLED
