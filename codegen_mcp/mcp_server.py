@@ -321,8 +321,9 @@ def create_server(
         annotations=READS_STORE,
         description=(
             "The hierarchy of agent runs below an orchestrator run (give agent_run_id or "
-            "task_id, exactly one): each run's state, a summary of its result, and whether "
-            "that result was delivered to its orchestrator."
+            "task_id, at most one): each run's state, a summary of its result, and whether "
+            "that result was delivered to its orchestrator. With neither: every hierarchy "
+            "(`trees`), newest first, at most `limit`."
         ),
     )
     def tree(
@@ -332,8 +333,13 @@ def create_server(
         task_id: Annotated[
             str | None, _arg("A task of the run at the top.", schemas.TreeArgs, "task_id")
         ] = None,
+        limit: Annotated[
+            int | None,
+            _arg("Without a run or task: how many hierarchies.", schemas.TreeArgs, "limit"),
+        ] = None,
     ) -> Tree:
-        return cast(Tree, run("tree", {"agent_run_id": agent_run_id, "task_id": task_id}))
+        args = {"agent_run_id": agent_run_id, "task_id": task_id, "limit": limit}
+        return cast(Tree, run("tree", args))
 
     @server.tool(
         name="cancel",

@@ -14,6 +14,8 @@ REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
 TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 BRANCH_PATTERN = r"^[^\s~^:?*\[\\]{1,255}$"
 MAX_STATUS_WAIT = 25
+MAX_TREES = 100
+DEFAULT_TREES = 10
 
 
 def _not_blank(value: str) -> None:
@@ -97,11 +99,17 @@ class TreeArgs(Schema):
     task_id = fields.String(
         validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$", error="Not a valid task id.")
     )
+    # Without a run or task: how many hierarchies, newest first (default DEFAULT_TREES).
+    limit = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_TREES))
 
     @validates_schema
-    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
-        if ("agent_run_id" in data) == ("task_id" in data):
-            raise ValidationError("Give exactly one of agent_run_id or task_id.", "agent_run_id")
+    def _at_most_one(self, data: dict[str, Any], **_: Any) -> None:
+        if "agent_run_id" in data and "task_id" in data:
+            raise ValidationError("Give at most one of agent_run_id or task_id.", "agent_run_id")
+        if "limit" in data and ("agent_run_id" in data or "task_id" in data):
+            raise ValidationError(
+                "Only without agent_run_id and task_id: it bounds how many hierarchies.", "limit"
+            )
 
 
 def _task_id(**kwargs: Any) -> fields.String:

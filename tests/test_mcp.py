@@ -149,7 +149,7 @@ async def check_bad_inputs(client: Client) -> None:
         ("config", {"action": "delete"}, "action: Must be one of: set, get."),
         ("config", {"action": "get", "key": "colour"}, "unknown config key 'colour'"),
         ("list", {"limit": 500}, "limit: Must be greater than"),
-        ("tree", {}, "exactly one of agent_run_id or task_id"),
+        ("tree", {"agent_run_id": 1, "task_id": "0" * 36}, "at most one of agent_run_id or"),
         ("logs", {"task_id": "0" * 36, "agent_run_id": 1}, "exactly one of agent_run_id"),
         ("cancel", {"task_id": "0" * 36, "scope": "repo"}, "scope: The only scope is"),
     ]
