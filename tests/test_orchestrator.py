@@ -46,6 +46,15 @@ def _delivered(front: Front, task_id: str, timeout: float = 30) -> dict[str, Any
     )
 
 
+def _hook_ran(front: Front, task_id: str) -> None:
+    """Wait until the finished-hook of the task's latest outcome has run."""
+    store = front.services.store
+    wait_for(
+        lambda: task_id not in [t for t, _ in store.outbox()],
+        what=f"the finished-hook of task {task_id}",
+    )
+
+
 def _sweeps_after(sim: Simulator, count: int) -> None:
     """Let the sweep look at least `count` more times."""
     start = len([e for e in sim.requests_log() if e["endpoint"] == "list"])
@@ -130,12 +139,53 @@ def test_a_delivery_time_never_changes_once_delivered(
     delivered = _delivered(front, child)["delivery"]
     resume_task = delivered["resume_task_id"]
     front.wait_state(resume_task, "completed")
-    store = front.services.store
-    wait_for(
-        lambda: resume_task not in [task_id for task_id, _ in store.outbox()],
-        what="the delivering resume's finished-hook to run",
-    )
+    _hook_ran(front, resume_task)
     assert front.status(child)["delivery"] == delivered
+
+
+def test_a_paused_childs_final_outcome_reaches_its_orchestrator_after_the_answer(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"ask first [sim:paused] {QUICK}")
+    asked = _delivered(front, child)
+    assert "Question (the child waits for input)" in sim.run(orchestrator)["resumes"][0]["prompt"]
+    # The orchestrator answers without naming itself: the child's own task carries the end.
+    answer = front.ok("resume", {"agent_run_id": asked["agent_run_id"], "query": f"Yes {QUICK}"})
+    done = front.wait_state(answer["task_id"], "completed")
+    final = wait_for(
+        lambda: (
+            (s := front.status(child))["state"] == "completed"
+            and s["delivery"]["state"] == "delivered"
+            and s["delivery"]["resume_task_id"] != asked["delivery"]["resume_task_id"]
+            and s
+        ),
+        what="the child's final outcome to be delivered",
+    )
+    assert final["result"] == done["result"]
+    [second] = [r for r in sim.run(orchestrator)["resumes"][1:] if child in r["prompt"]]
+    assert "COMPLETED" in second["prompt"] and done["result"][:40] in second["prompt"]
+
+
+def test_an_answer_that_reports_to_the_same_orchestrator_delivers_the_outcome_once(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"ask first [sim:paused] {QUICK}")
+    run_id = _delivered(front, child)["agent_run_id"]
+    answer = front.ok(
+        "resume",
+        {"agent_run_id": run_id, "query": f"Yes {QUICK}", "orchestrator_run_id": orchestrator},
+    )["task_id"]
+    _delivered(front, answer)
+    front.wait_state(child, "completed")  # it followed its run to the end
+    _hook_ran(front, child)
+    assert front.status(child)["delivery"]["state"] == f"carried by task {answer}"
+    resumes = sim.run(orchestrator)["resumes"]
+    assert len(resumes) == 2 and answer in resumes[1]["prompt"]
+    assert child not in resumes[1]["prompt"]  # the same outcome is not told twice
 
 
 def test_tree_without_arguments_shows_every_hierarchy_newest_first(

@@ -29,7 +29,7 @@ def on_task_finished(services: Services, task_id: str, seq: int) -> None:
             return
         if task.get("delivers") and task.get("started_at"):
             delivery.delivered(services, task)  # idempotent: heals a launch that died mid-way
-        if _bound(services, task) and delivery.accept(services, task, seq):
+        if _bound(services, task, seq) and delivery.accept(services, task, seq):
             services.queue.send(queue.DELIVER, int(task["orchestrator_run_id"]))
     services.store.clear_outbox(task_id, seq)
 
@@ -49,8 +49,11 @@ def _read_log_end(services: Services, task: dict[str, Any]) -> dict[str, Any]:
         return task
     if task.get("cancel_scope") == "local":
         return task  # we stopped watching: the run's log does not say when that was
+    # A question is worth a wait for budget; an order is not: without the read, the
+    # outcome goes in by the time we saw it settle.
+    wait = 10.0 if paused else 2.0
     try:
-        page = services.client(max_wait=10.0).run_logs(
+        page = services.client(max_wait=wait).run_logs(
             int(task["agent_run_id"]), limit=10, reverse=True
         )
     except CodegenMCPError as exc:  # the logs endpoint is alpha: the outcome still stands
@@ -79,12 +82,12 @@ def _finished_at(task: dict[str, Any], entries: list[dict[str, Any]]) -> str | N
     return newest.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def _bound(services: Services, task: dict[str, Any]) -> bool:
-    """Whether this outcome goes to an orchestrator by a delivery of its own."""
-    return task.get("orchestrator_run_id") is not None and not _carried(services, task)
+def _bound(services: Services, task: dict[str, Any], seq: int) -> bool:
+    """Whether outcome `seq` goes to an orchestrator by a delivery of its own."""
+    return task.get("orchestrator_run_id") is not None and not _carried(services, task, seq)
 
 
-def _carried(services: Services, task: dict[str, Any]) -> bool:
+def _carried(services: Services, task: dict[str, Any], seq: int) -> bool:
     """A task following a run that another task now owns (it sent the answer to this task's
     question) has the same outcome as that owner. When the owner reports to the same
     orchestrator, the owner's delivery carries it: the orchestrator hears it once."""
@@ -97,6 +100,7 @@ def _carried(services: Services, task: dict[str, Any]) -> bool:
         return False
     services.store.update(
         task["task_id"],
+        delivery_seq=seq,  # this outcome's: an earlier delivery no longer speaks for it
         delivery_state=f"carried by task {owner_id}",
         delivery_task_id=None,
         delivered_at=None,
