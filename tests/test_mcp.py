@@ -81,6 +81,8 @@ async def exercise(client: Client, era: str) -> None:
     assert {done["task_id"], resumed["task_id"]} <= {row["task_id"] for row in listed["tasks"]}
     tree = await ok(client, "tree", {"task_id": done["task_id"]})
     assert tree["tree"]["agent_run_id"] == done["agent_run_id"]
+    every = await ok(client, "tree", {"limit": 5})  # no run named: every hierarchy
+    assert every["count"] == len(every["trees"]) <= 5
     logs = await ok(client, "logs", {"task_id": done["task_id"], "limit": 5})
     assert logs["agent_run_id"] == done["agent_run_id"] and logs["logs"]
     await check_cancel(client)
