@@ -47,6 +47,8 @@ def _read_log_end(services: Services, task: dict[str, Any]) -> dict[str, Any]:
     bound = task.get("orchestrator_run_id") is not None
     if not (paused or bound) or task.get("agent_run_id") is None:
         return task
+    if not State(task["state"]).settled:
+        return task  # the run re-opened since: its log no longer ends with this outcome
     if task.get("cancel_scope") == "local":
         return task  # we stopped watching: the run's log does not say when that was
     # A question is worth a wait for budget; an order is not: without the read, the
@@ -88,9 +90,10 @@ def _bound(services: Services, task: dict[str, Any], seq: int) -> bool:
 
 
 def _carried(services: Services, task: dict[str, Any], seq: int) -> bool:
-    """A task following a run that another task now owns (it sent the answer to this task's
-    question) has the same outcome as that owner. When the owner reports to the same
-    orchestrator, the owner's delivery carries it: the orchestrator hears it once."""
+    """A task whose run another task now owns (a paused task following the run its answer
+    moved on, or a task watched with a resume accepted while its run worked) has the same
+    outcome as that owner. When the owner reports to the same orchestrator, the owner's
+    delivery carries it: the orchestrator hears the run's outcome once."""
     run_id = task.get("agent_run_id")
     owner_id = services.store.owners([int(run_id)]).get(int(run_id)) if run_id else None
     if owner_id is None or owner_id == task["task_id"]:

@@ -244,7 +244,8 @@ def repo_of(run: Run) -> str | None:
     if isinstance(named, str) and REPO.match(named):
         return named
     for pr in run.pull_requests:
-        if pr.url and (found := PULL_REQUEST_URL.match(pr.url)):
+        found = PULL_REQUEST_URL.match(pr.url or "")
+        if found and REPO.match(found.group(1)):
             return found.group(1)
     return None
 
