@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from codegen_mcp.api.status import State
 from codegen_mcp.simulator import Simulator
 from tests.support import Front, wait_for
 
@@ -212,3 +213,20 @@ def test_a_resume_of_a_run_we_never_recorded_takes_the_repository_the_api_shows(
     assert status["metadata"]["repo"] == "acme/infra"
     rows = front.ok("list", {"repo": "acme/infra", "limit": 100})["tasks"]
     assert answer["task_id"] in [row["task_id"] for row in rows]
+
+
+def test_a_paused_task_whose_answer_was_missed_still_follows_its_run(
+    front: Front, sim: Simulator, worker
+) -> None:
+    paused = _new(front, "needs a decision [sim:paused] [sim:active=0.2] [sim:eval=0]")
+    run_id = front.wait_state(paused, "paused")["agent_run_id"]
+    # Another task took the run over and saw it finish, but the worker died before the paused
+    # task heard of it (or it happened before codegen-mcp made paused tasks follow their runs).
+    store = front.services.store
+    owner = store.create({"command": "resume", "agent_run_id": run_id, "query": "answered"})
+    store.attach_run(owner, run_id)
+    sim.transition(run_id, "COMPLETE", result="Answered elsewhere.")
+    outcome = {"api_status": "COMPLETE", "result": "Answered elsewhere.", "seen_active": True}
+    store.transition(owner, State.COMPLETED, **outcome)
+    followed = front.wait_state(paused, "completed")
+    assert followed["result"] == "Answered elsewhere."

@@ -65,6 +65,19 @@ def _follow(services: Services, run: Run, but: str) -> None:
             _observe(services, task["task_id"], run, task)
 
 
+def paused_by_run(services: Services) -> dict[int, list[str]]:
+    """Paused tasks by run, for the sweep. A paused task follows its run once it moves on:
+    the task that sent the answer tells it so (`_follow`); the sweep, looking at the paused
+    tasks of every run it lists, catches what a crash between the two lost, and what was
+    left paused before paused tasks followed their runs. One read of the paused index."""
+    paused = services.store.in_state(State.PAUSED)
+    found: dict[int, list[str]] = {}
+    for task_id, row in zip(paused, services.store.fields(paused, "agent_run_id"), strict=True):
+        if row["agent_run_id"]:
+            found.setdefault(int(row["agent_run_id"]), []).append(task_id)
+    return found
+
+
 def _observe(
     services: Services, task_id: str, run: Run, task: dict[str, Any] | None = None
 ) -> bool:
