@@ -23,6 +23,7 @@ log = logging.getLogger("codegen_mcp")
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    client_cli.check_global_options(parser, args)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         stream=sys.stderr,
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codegen-mcp", description=__doc__)
+    client_cli.add_global_options(parser)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run web, worker and sweep together on this machine")

@@ -23,6 +23,38 @@ EXIT_UNREACHABLE = 3
 Handler = Callable[[FrontClient, argparse.Namespace], int]
 
 
+GLOBAL_OPTIONS = ("url", "token", "json")
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """--url, --token and --json before the command (`codegen-mcp --url X list`) as well.
+
+    They land under their own names (`global_url`, ...): argparse lets a subcommand's defaults
+    overwrite what the main parser read, so the two places cannot share one name.
+    """
+    group = parser.add_argument_group("options of the client commands (also after the command)")
+    group.add_argument("--url", dest="global_url", help="the web front", metavar="URL")
+    group.add_argument("--token", dest="global_token", help="bearer token", metavar="TOKEN")
+    group.add_argument("--json", dest="global_json", action="store_true", help="JSON answers")
+
+
+def check_global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse --url/--token/--json before a command that is not a client command (`up`, ...)."""
+    given = [f"--{name}" for name in GLOBAL_OPTIONS if getattr(args, f"global_{name}", None)]
+    if given and not getattr(args, "client_command", False):
+        parser.error(
+            "--url and --token before the command go with the client commands (new, resume, "
+            f"status, list, tree, cancel, logs, config); {', '.join(given)} does not apply here"
+        )
+
+
+def _merge_global_options(args: argparse.Namespace) -> None:
+    """The option after the command wins over the same option before it."""
+    args.url = args.url or getattr(args, "global_url", None)
+    args.token = args.token or getattr(args, "global_token", None)
+    args.json = args.json or bool(getattr(args, "global_json", False))
+
+
 def register(subparsers: Any) -> None:
     """Add the client subcommands to the `codegen-mcp` parser's subparsers."""
     common = _common_options()
@@ -113,6 +145,7 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument("--token", help="bearer token (default CODEGEN_MCP_AUTH_TOKEN)")
     common.add_argument("--json", action="store_true", help="print the server's JSON answer")
+    common.set_defaults(client_command=True)
     return common
 
 
@@ -147,6 +180,7 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 # -- running a command -----------------------------------------------------------------------
 def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        _merge_global_options(args)
         token = args.token or os.environ.get("CODEGEN_MCP_AUTH_TOKEN") or None
         client = FrontClient(resolve_url(args.url), token)
         try:

@@ -331,6 +331,23 @@ def test_the_front_is_found_from_the_environment_and_the_running_stack(
     assert json.loads(by_stack.stdout)["status"] == "success"
 
 
+def test_url_and_token_work_before_the_command_too(settings: Settings) -> None:
+    guarded = Front(replace(settings, auth_token=AUTH_TOKEN))
+    try:
+        before = run("--url", guarded.url, "--token", AUTH_TOKEN, "list")
+        inline = run(f"--url={guarded.url}", "--json", "config", "get", f"--token={AUTH_TOKEN}")
+        after_wins = run("--url", "http://127.0.0.1:9", "list", "--url", guarded.url)
+    finally:
+        guarded.stop()
+    assert before.returncode == 0, before.stderr  # the token reached the front: not a 401
+    assert inline.returncode == 0, inline.stderr
+    assert json.loads(inline.stdout)["status"] == "success"
+    assert after_wins.returncode == 2 and "bearer token" in after_wins.stderr  # reached it
+    misplaced = run("--token", "x", "simulate")
+    assert misplaced.returncode == 2
+    assert "--url and --token before the command" in misplaced.stderr
+
+
 def test_a_front_with_auth_needs_the_token_and_the_cli_never_prints_it(
     settings: Settings,
 ) -> None:
