@@ -21,6 +21,7 @@ log = logging.getLogger("codegen_mcp")
 
 
 def main(argv: list[str] | None = None) -> int:
+    _honour_ctrl_c()
     parser = _parser()
     args = parser.parse_args(argv)
     client_cli.check_global_options(parser, args)
@@ -36,6 +37,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _honour_ctrl_c() -> None:
+    """Ctrl-C (SIGINT) stops us even if we were started with it ignored.
+
+    A non-interactive shell starts its background jobs (`cmd &`) with SIGINT ignored, and Python
+    then never installs its KeyboardInterrupt handler: `--wait` could not be stopped (exit 130)
+    and `kill -INT` would do nothing. Servers do the same (uvicorn, gunicorn, Celery install
+    their handler whatever they inherit); to keep a command running past a terminal's Ctrl-C,
+    start it in its own session (`setsid`).
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _parser() -> argparse.ArgumentParser:
