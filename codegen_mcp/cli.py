@@ -164,8 +164,10 @@ def _mcp(args: argparse.Namespace) -> int:
                 "streamable-http", host=settings.host, port=args.port, transport_security=security
             )
         else:
+            from codegen_mcp.mcp_stdio import serve_stdio
+
             log.info("serving MCP on stdio")
-            server.run("stdio")  # until the host closes stdin
+            serve_stdio(server)  # until the host closes stdin
     finally:
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)  # let the clean-up finish
