@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codegen_mcp import client_cli
+from codegen_mcp import cli_options, client_cli
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.settings import Settings
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     _honour_ctrl_c()
     parser = _parser()
     args = parser.parse_args(argv)
-    client_cli.check_global_options(parser, args)
+    cli_options.check_global_options(parser, args)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         stream=sys.stderr,
@@ -54,7 +54,7 @@ def _honour_ctrl_c() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codegen-mcp", description=__doc__)
-    client_cli.add_global_options(parser)
+    cli_options.add_global_options(parser)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run web, worker and sweep together on this machine")

@@ -102,10 +102,14 @@ def check_frame(line: str) -> Rejection | None:
     """None for a JSON-RPC message the SDK can take, else the error answer the spec prescribes."""
     try:
         frame = json.loads(line)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         return _error(PARSE_ERROR, None, f"Parse error: the frame is not valid JSON ({exc})")
+    except RecursionError:
+        return _error(PARSE_ERROR, None, "Parse error: the frame is nested too deeply")
     if not isinstance(frame, dict):
         return _error(INVALID_REQUEST, None, _not_an_object(frame))
+    if "method" not in frame and ("result" in frame or "error" in frame):
+        return None  # the host's answer to a request of ours: never answered back
     request_id = frame.get("id")
     usable_id = request_id if _is_id(request_id) else None
     problem = _problem(frame)
@@ -130,7 +134,7 @@ def _problem(frame: dict[str, Any]) -> str | None:
         return '"jsonrpc" must be "2.0"'
     if "id" in frame and not _is_id(frame["id"]):
         return '"id" must be a string or an integer'
-    if "method" not in frame and not ("result" in frame or "error" in frame):
+    if "method" not in frame:
         return '"method" is missing'
     if "method" in frame and not isinstance(frame["method"], str):
         return '"method" must be a string'

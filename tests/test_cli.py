@@ -353,7 +353,7 @@ def test_url_and_token_work_before_the_command_too(settings: Settings) -> None:
     assert after_wins.returncode == 2 and "bearer token" in after_wins.stderr  # reached it
     misplaced = run("--token", "x", "simulate")
     assert misplaced.returncode == 2
-    assert "--url and --token before the command" in misplaced.stderr
+    assert "--url, --token and --json before the command" in misplaced.stderr
 
 
 def test_a_front_with_auth_needs_the_token_and_the_cli_never_prints_it(

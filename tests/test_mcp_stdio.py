@@ -39,6 +39,7 @@ FRAMES: list[tuple[str, tuple[int, Any] | None]] = [
     ('{"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": "all"}', (INVALID_REQUEST, 9)),
     ('{"jsonrpc": "2.0", "id": 10, "method": "no/such/method"}', (METHOD_NOT_FOUND, 10)),
     ('{"jsonrpc": "2.0", "method": "no/such/method"}', None),  # a notification: never answered
+    ('{"jsonrpc": "2.0", "id": "host-1", "result": {}}', None),  # a response: never answered
 ]
 
 
