@@ -12,7 +12,8 @@ from typing import Any
 
 from codegen_mcp import queue, schemas, steering, views
 from codegen_mcp.api.status import State, normalize, state_for
-from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
+from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.tree import build as build_tree
 
@@ -25,7 +26,11 @@ def execute(services: Services, command: object, args: object) -> dict[str, Any]
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    return COMMANDS[command](services, schemas.load(command, args))
+    arguments = schemas.load(command, args)
+    try:
+        return COMMANDS[command](services, arguments)
+    except UNREACHABLE as exc:  # one wording for every front
+        raise StoreUnavailable.from_exception(exc) from exc
 
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:

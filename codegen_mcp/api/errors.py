@@ -50,6 +50,7 @@ class ApiRateLimited(ApiError):
 
     http_status = 503
     code = "upstream_rate_limited"
+    retry_after: float
 
     def __init__(
         self,
