@@ -101,7 +101,7 @@ def test_healthz_says_what_is_missing(settings) -> None:
         response = requests.get(lonely.url + "/healthz", timeout=10)
         assert response.status_code == 503
         assert (
-            response.json()["sweep"] == "never seen" and response.json()["worker"] == "never seen"
+            response.json()["sweep"] == "never seen" and response.json()["worker"] == "none running"
         )
     finally:
         lonely.stop()
