@@ -76,7 +76,7 @@ def create_app(services: Services) -> Flask:
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(CodegenMCPError)
     def _ours(exc: CodegenMCPError) -> tuple[Response, int]:

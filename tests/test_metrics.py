@@ -105,3 +105,9 @@ def test_healthz_says_what_is_missing(settings) -> None:
         )
     finally:
         lonely.stop()
+
+
+def test_metrics_content_type_names_its_charset_once(front: Front) -> None:
+    response = requests.get(front.url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
