@@ -13,10 +13,18 @@ class CodegenMCPError(Exception):
     # Seconds after which a retry may succeed; the HTTP front sends it as Retry-After.
     retry_after: float | None = None
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """`field` names the input at fault. Every error that names one carries it in one
+        shape, `fields: {name: [messages]}` (marshmallow's), whether it came as `field=...` or
+        as `details={"field": ...}`."""
         super().__init__(message)
         self.message = message
-        self.details = details or {}
+        self.details = dict(details or {})
+        field = field or self.details.pop("field", None)
+        if field:
+            self.details.setdefault("fields", {field: [message]})
 
 
 class InvalidRequest(CodegenMCPError):
