@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codegen_mcp import queue, schemas, steering, views
+from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import State, normalize, state_for
 from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -147,6 +148,8 @@ def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
         error = TaskFailed(task.get("error") or "the task failed", details=answer)
         if task.get("error_code") in ("upstream_not_found", "not_found"):
             error.http_status = 404  # the repository or the run to resume does not exist
+        elif task.get("error_code") == ApiAuthError.code:  # our Codegen token, not the caller's
+            error.http_status, error.code = ApiAuthError.http_status, ApiAuthError.code
         raise error
     return {**answer, "message": f"{what} started successfully."}
 
