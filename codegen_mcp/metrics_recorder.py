@@ -49,13 +49,16 @@ class Recorder:
         pipe.execute()
 
     def worker_alive(self, hostname: str) -> None:
-        """Renew the heartbeat; expired ones are dropped on the way."""
+        """Renew the heartbeat; workers that died without a word are dropped on the way."""
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=True)  # read and drop the expired at once
         pipe.zadd(self.key("workers:alive"), {hostname: now + HEARTBEAT_TTL})
         pipe.hsetnx(self.key("workers:started"), hostname, repr(now))  # if its start was lost
+        pipe.zrangebyscore(self.key("workers:alive"), "-inf", now)
         pipe.zremrangebyscore(self.key("workers:alive"), "-inf", now)
-        pipe.execute()
+        dead = pipe.execute()[2]
+        if dead:
+            self.redis.hdel(self.key("workers:started"), *dead)
 
     def worker_stopped(self, hostname: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
