@@ -126,7 +126,10 @@ def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
 def _rejected(exc: FrontError, as_json: bool) -> int:
     if as_json and exc.body:
         print(cli_output.as_json(exc.body))
-    hint = " (pass --token or set CODEGEN_MCP_AUTH_TOKEN)" if exc.http_status == 401 else ""
+    # Only our own front's refusal is about the bearer token; a refusal of the Codegen API
+    # token (upstream_auth) carries its own advice in the message.
+    ours = exc.http_status == 401 and exc.body.get("error", "unauthorized") == "unauthorized"
+    hint = " (pass --token or set CODEGEN_MCP_AUTH_TOKEN)" if ours else ""
     cli_output.error(exc.message + hint)
     return EXIT_REJECTED if 400 <= exc.http_status < 500 else EXIT_SERVER_ERROR
 

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from codegen_mcp import queue, schemas, steering, views
+from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import State, normalize, state_for
-from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
+from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.tree import build as build_tree
 
@@ -25,7 +27,11 @@ def execute(services: Services, command: object, args: object) -> dict[str, Any]
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    return COMMANDS[command](services, schemas.load(command, args))
+    arguments = schemas.load(command, args)
+    try:
+        return COMMANDS[command](services, arguments)
+    except UNREACHABLE as exc:  # one wording for every front
+        raise StoreUnavailable.from_exception(exc) from exc
 
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +148,8 @@ def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
         error = TaskFailed(task.get("error") or "the task failed", details=answer)
         if task.get("error_code") in ("upstream_not_found", "not_found"):
             error.http_status = 404  # the repository or the run to resume does not exist
+        elif task.get("error_code") == ApiAuthError.code:  # our Codegen token, not the caller's
+            error.http_status, error.code = ApiAuthError.http_status, ApiAuthError.code
         raise error
     return {**answer, "message": f"{what} started successfully."}
 

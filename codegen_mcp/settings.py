@@ -64,6 +64,8 @@ class Settings:
     logs_limit: RateLimit = RateLimit(55, 60.0)
     key_prefix: str = "cgm"
     data_dir: Path = Path.home() / ".codegen-mcp"
+    # Failures and how they are reported: a Redis call gives up after this many seconds.
+    redis_timeout: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -89,6 +91,8 @@ class Settings:
             "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
             "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",
             "data_dir": Path(env.get("CODEGEN_MCP_DATA_DIR") or Path.home() / ".codegen-mcp"),
+            # Failures and how they are reported.
+            "redis_timeout": _float(env, "CODEGEN_MCP_REDIS_TIMEOUT", 2.0, minimum=0.1),
         }
         values.update(overrides)
         return cls(**values)
@@ -115,6 +119,7 @@ class Settings:
             "CODEGEN_MCP_LOGS_LIMIT": str(self.logs_limit),
             "CODEGEN_MCP_REDIS_PREFIX": self.key_prefix,
             "CODEGEN_MCP_DATA_DIR": str(self.data_dir),
+            "CODEGEN_MCP_REDIS_TIMEOUT": str(self.redis_timeout),
         }
         optional = {
             "REDIS_URL": self.redis_url,
