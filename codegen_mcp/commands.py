@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import queue, schemas, steering, views
+from codegen_mcp import queue, quotas, schemas, steering, views
 from codegen_mcp.api.status import State, normalize, state_for
 from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
 from codegen_mcp.services import Services
@@ -19,13 +19,20 @@ from codegen_mcp.tree import build as build_tree
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
 
-def execute(services: Services, command: object, args: object) -> dict[str, Any]:
+def execute(
+    services: Services, command: object, args: object, client: str = "local"
+) -> dict[str, Any]:
+    """Validate and run one command for `client` (clients.py: who asks), within its limits."""
     if not isinstance(command, str) or command not in COMMANDS:
         raise InvalidRequest(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    return COMMANDS[command](services, schemas.load(command, args))
+    loaded = schemas.load(command, args)
+    quotas.admit(services, client, command)  # before anything is recorded or enqueued
+    if command == "logs":  # charged per read that reaches the API, not per call
+        return steering.logs(services, loaded, client)
+    return COMMANDS[command](services, loaded)
 
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ class CodegenMCPError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.headers: dict[str, str] = {}  # HTTP headers the answer carries (Retry-After)
 
 
 class InvalidRequest(CodegenMCPError):

@@ -1,0 +1,210 @@
+"""No client starves the rest: repository lookups, per-client limits, the queue bound, logs.
+
+Everything runs against a real Redis and the simulator over HTTP; the assertions count what
+the simulator saw and what the store holds, never how long anything took.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from mcp import Client
+from mcp.types import TextContent
+
+from codegen_mcp import commands
+from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.mcp_server import create_server
+from codegen_mcp.services import Services
+from codegen_mcp.settings import RateLimit, Settings
+from codegen_mcp.simulator import Simulator
+from tests.support import Front, Worker, fast_settings, wait_for
+
+QUICK = "[sim:active=0.2] [sim:eval=0]"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def idle_front(settings: Settings, tmp_path: Path) -> Iterator[Front]:
+    """A front with the default limits, no worker and no wait: every `new` answers queued."""
+    web = Front(
+        fast_settings(settings.redis_url or "", settings.api_base_url, tmp_path, new_wait=0)
+    )
+    yield web
+    web.stop()
+
+
+def burst(web: Front, count: int, threads: int = 32) -> list[requests.Response]:
+    def one(i: int) -> requests.Response:
+        with requests.Session() as session:
+            body = {"command": "new", "args": {"repo": "acme/demo", "query": f"child {i}"}}
+            return session.post(web.url + "/", json=body, timeout=60)
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def unique() -> str:
+    return f"tq{uuid.uuid4().hex[:8]}"
+
+
+def recorded(web: Front) -> int:
+    return int(web.services.redis.zcard(web.services.store.key("tasks")))
+
+
+def endpoint_calls(sim: Simulator, endpoint: str) -> int:
+    return int(sim.stats()["requests"][endpoint])
+
+
+# -- #10.3: repository lookups ----------------------------------------------------------
+def test_new_with_unknown_repositories_reads_the_repository_list_once_not_per_request(
+    sim: Simulator, settings: Settings, front: Front, worker: Worker
+) -> None:
+    misses = 30
+    before = endpoint_calls(sim, "repos")
+
+    def one(i: int) -> int:
+        with requests.Session() as session:
+            body = {"command": "new", "args": {"repo": f"nobody/missing-{i}", "query": "x"}}
+            return session.post(front.url + "/", json=body, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(one, range(misses)))
+    # Each is refused (404 when the worker got to it within the wait, else queued, then failed).
+    assert set(statuses) <= {404, 202}
+    wait_for(
+        lambda: front.services.store.counts()["failed"] >= misses,
+        what=f"{misses} tasks on unknown repositories to fail",
+    )
+    # One refresh of the list (one page) for all the misses: later misses use the cached miss.
+    assert endpoint_calls(sim, "repos") - before <= 2
+
+
+def test_a_known_repository_is_found_after_misses_on_other_names(
+    front: Front, worker: Worker
+) -> None:
+    front.call("new", {"repo": "nobody/absent", "query": "x"})
+    done = front.ok("new", {"repo": "acme/demo", "query": QUICK})
+    assert front.wait_state(done["task_id"], "completed")["state"] == "completed"
+
+
+# -- #10.4: per-client limits and the queue bound ---------------------------------------
+def test_a_fan_out_of_100_new_from_one_client_is_accepted(idle_front: Front) -> None:
+    answers = burst(idle_front, 100)
+    assert [a.status_code for a in answers] == [202] * 100
+    assert recorded(idle_front) == 100
+
+
+def test_a_flood_from_one_client_is_refused_past_its_limit_with_429_and_retry_after(
+    idle_front: Front,
+) -> None:
+    limit = idle_front.services.settings.client_run_limit.count
+    flood = limit + 150
+    answers = burst(idle_front, flood)
+    accepted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code != 202]
+    assert len(accepted) == limit
+    assert {a.status_code for a in refused} == {429}
+    body = refused[0].json()
+    assert body["status"] == "error" and body["error"] == "rate_limited"
+    assert body["limit"] == "CODEGEN_MCP_CLIENT_RUN_LIMIT"
+    assert "CODEGEN_MCP_CLIENT_RUN_LIMIT" in body["message"]
+    assert int(refused[0].headers["Retry-After"]) >= 1
+    assert body["retry_after"] == int(refused[0].headers["Retry-After"])
+    # Nothing recorded (nor enqueued: every recorded task is queued) for a refused `new`.
+    assert recorded(idle_front) == limit
+
+
+def test_another_client_is_served_while_one_is_over_its_limit(settings: Settings) -> None:
+    tight = settings.with_(client_run_limit=RateLimit(2, 600), new_wait=0.0, key_prefix=unique())
+    services = Services(tight, tight.redis_url or "")
+    args = {"repo": "acme/demo", "query": "x"}
+    for _ in range(2):
+        commands.execute(services, "new", args, client="addr:10.0.0.1")
+    with pytest.raises(CodegenMCPError) as refused:
+        commands.execute(services, "new", args, client="addr:10.0.0.1")
+    assert refused.value.http_status == 429
+    assert commands.execute(services, "new", args, client="addr:10.0.0.2")["state"] == "queued"
+
+
+def test_the_queue_bound_refuses_new_work_with_a_clear_message(
+    settings: Settings, tmp_path: Path
+) -> None:
+    bounded = fast_settings(
+        settings.redis_url or "", settings.api_base_url, tmp_path, new_wait=0, max_queued=5
+    )
+    web = Front(bounded)
+    try:
+        answers = burst(web, 8, threads=1)
+        assert [a.status_code for a in answers] == [202] * 5 + [503] * 3
+        body = answers[-1].json()
+        assert body["error"] == "queue_full"
+        assert "5 tasks are queued" in body["message"]
+        assert "CODEGEN_MCP_MAX_QUEUED" in body["message"]
+        assert int(answers[-1].headers["Retry-After"]) >= 1
+        assert recorded(web) == 5
+    finally:
+        web.stop()
+
+
+@pytest.mark.anyio
+async def test_over_mcp_a_refused_new_is_a_tool_error_with_the_same_words(
+    settings: Settings,
+) -> None:
+    tight = settings.with_(client_run_limit=RateLimit(1, 600), new_wait=0.0, key_prefix=unique())
+    services = Services(tight, tight.redis_url or "")
+    async with Client(create_server(lambda: services)) as client:
+        args = {"repo": "acme/demo", "query": "x"}
+        first = await client.call_tool("new", args)
+        assert not first.is_error
+        second = await client.call_tool("new", args)
+    assert second.is_error
+    message = "".join(b.text for b in second.content if isinstance(b, TextContent))
+    assert "CODEGEN_MCP_CLIENT_RUN_LIMIT" in message and "try again in" in message
+    assert int(services.redis.zcard(services.store.key("tasks"))) == 1
+
+
+# -- #10.4: the logs budget ---------------------------------------------------------------
+def test_logs_repeated_quickly_by_one_client_are_served_from_a_short_cache(
+    sim: Simulator, front: Front, worker: Worker
+) -> None:
+    done = front.ok("new", {"repo": "acme/demo", "query": QUICK})
+    front.wait_state(done["task_id"], "completed")
+    before = endpoint_calls(sim, "logs")
+    pages = [front.ok("logs", {"task_id": done["task_id"], "limit": 5}) for _ in range(55)]
+    assert all(page == pages[0] for page in pages)
+    # 55 calls within the cache's few seconds: one read upstream (two if it expired once).
+    assert endpoint_calls(sim, "logs") - before <= 2
+
+
+def test_one_client_cannot_empty_the_shared_logs_budget(
+    sim: Simulator, settings: Settings, front: Front, worker: Worker
+) -> None:
+    done = front.ok("new", {"repo": "acme/demo", "query": QUICK})
+    run_id = front.wait_state(done["task_id"], "completed")["agent_run_id"]
+    services = Services(settings, settings.redis_url or "")
+    per_client = settings.client_logs_limit.count
+    before = endpoint_calls(sim, "logs")
+    refused = 0
+    for skip in range(per_client + 10):  # distinct pages: no cache can help
+        try:
+            commands.execute(
+                services, "logs", {"agent_run_id": run_id, "skip": skip}, client="addr:10.9.9.9"
+            )
+        except CodegenMCPError as exc:
+            assert exc.http_status == 429 and "CODEGEN_MCP_CLIENT_LOGS_LIMIT" in exc.message
+            refused += 1
+    assert refused == 10
+    assert endpoint_calls(sim, "logs") - before == per_client
+    # Another client still reads logs: the shared budget was not emptied.
+    args = {"agent_run_id": run_id, "skip": 1000}
+    other = commands.execute(services, "logs", args, client="addr:10.9.9.8")
+    assert other["agent_run_id"] == run_id
