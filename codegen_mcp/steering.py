@@ -44,7 +44,8 @@ def logs(services: Services, args: dict[str, Any], caller: str = "local") -> dic
         if task.get("agent_run_id") is None:
             raise NotFound(f"task {task['task_id']} has no agent run yet (it is {task['state']})")
         run_id = int(task["agent_run_id"])
-    key = services.store.key("logpage", run_id, args["skip"], args["limit"], int(args["reverse"]))
+    page = (args["skip"], args["limit"], int(args["reverse"]))
+    key = services.store.key("logpage", run_id, _run_version(services, run_id), *page)
     if (cached := services.redis.get(key)) is not None:
         return dict(json.loads(cached))
     # One reader fills a page while the others wait for it, instead of all reading it.
@@ -62,6 +63,16 @@ def logs(services: Services, args: dict[str, Any], caller: str = "local") -> dic
         if held:
             with contextlib.suppress(LockError):  # it expired: a slow read, nothing to undo
                 lock.release()
+
+
+def _run_version(services: Services, run_id: int) -> str:
+    """Part of a cached page's key: a page read before the run moved on (a new Codegen
+    status, a finished run) is never served after it, so `logs --follow` sees the end."""
+    owner = services.store.owners([run_id]).get(run_id)
+    if owner is None:
+        return "-"
+    row = services.store.fields([owner], "state", "api_status", "outcome_seq")[0]
+    return ".".join(value or "" for value in row.values())
 
 
 def _read_logs(services: Services, run_id: int, args: dict[str, Any]) -> dict[str, Any]:

@@ -6,25 +6,32 @@ the simulator saw and what the store holds, never how long anything took.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx2
 import pytest
 import requests
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from codegen_mcp import commands
+from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import Front, Worker, fast_settings, wait_for
+from tests.support import ROOT, Front, Worker, fast_settings, settings_env, wait_for
 
 QUICK = "[sim:active=0.2] [sim:eval=0]"
+MCP_COMMAND = [sys.executable, "-m", "codegen_mcp.cli", "mcp"]
 
 
 @pytest.fixture
@@ -208,3 +215,103 @@ def test_one_client_cannot_empty_the_shared_logs_budget(
     args = {"agent_run_id": run_id, "skip": 1000}
     other = commands.execute(services, "logs", args, client="addr:10.9.9.8")
     assert other["agent_run_id"] == run_id
+
+
+# -- who a client is --------------------------------------------------------------------
+def test_x_forwarded_for_is_believed_only_behind_trusted_proxies(
+    settings: Settings, tmp_path: Path
+) -> None:
+    def refused_second(trusted: int) -> list[int]:
+        limited = fast_settings(
+            settings.redis_url or "",
+            settings.api_base_url,
+            tmp_path,
+            new_wait=0,
+            client_run_limit=RateLimit(1, 600),
+            trusted_proxies=trusted,
+        )
+        web = Front(limited)
+        try:
+            args = {"repo": "acme/demo", "query": "x"}
+            return [
+                web.call("new", args, headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code
+                for i in (1, 1, 2)
+            ]
+        finally:
+            web.stop()
+
+    # Without a trusted proxy the header is anyone's to write: all three are one client.
+    assert refused_second(0) == [202, 429, 429]
+    # Behind one proxy, the address it appended is the client.
+    assert refused_second(1) == [202, 429, 202]
+
+
+def test_with_auth_on_the_bearer_token_is_the_client(settings: Settings, tmp_path: Path) -> None:
+    limited = fast_settings(
+        settings.redis_url or "",
+        settings.api_base_url,
+        tmp_path,
+        new_wait=0,
+        client_run_limit=RateLimit(1, 600),
+        auth_token="a-long-enough-token-for-this-test-0123456789",
+    )
+    web = Front(limited)
+    try:
+        bearer = {"Authorization": f"Bearer {limited.auth_token}"}
+        args = {"repo": "acme/demo", "query": "x"}
+        assert web.call("new", args, headers=bearer).status_code == 202
+        again = web.call("new", args, headers=bearer)
+        assert again.status_code == 429
+        assert limited.auth_token not in again.text
+    finally:
+        web.stop()
+
+
+@pytest.fixture
+def mcp_http(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """`codegen-mcp mcp --transport http` on loopback, one `new` per client, behind a proxy."""
+    port = free_port()
+    env = {
+        **settings_env(settings.with_(new_wait=0.0, key_prefix=unique())),
+        "CODEGEN_MCP_CLIENT_RUN_LIMIT": "1/600",
+        "CODEGEN_MCP_TRUSTED_PROXIES": "1",
+    }
+    with open(tmp_path / "mcp.log", "wb") as log:
+        process = subprocess.Popen(
+            [*MCP_COMMAND, "--transport", "http", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_for(lambda: _listening(url, process), 30, "the MCP HTTP server to listen")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+
+
+def _listening(url: str, process: subprocess.Popen[bytes]) -> bool:
+    assert process.poll() is None, "the MCP HTTP server exited"
+    try:
+        requests.post(url, timeout=1).close()
+    except requests.ConnectionError:
+        return False
+    return True
+
+
+@pytest.mark.anyio
+async def test_over_mcp_http_each_remote_client_has_its_own_allowance(mcp_http: str) -> None:
+    async def new_twice(address: str) -> list[bool]:
+        headers = {"X-Forwarded-For": address}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=30.0) as http,
+            Client(streamable_http_client(mcp_http, http_client=http)) as client,
+        ):
+            args = {"repo": "acme/demo", "query": "x"}
+            return [(await client.call_tool("new", args)).is_error for _ in range(2)]
+
+    assert await new_twice("198.51.100.1") == [False, True]
+    assert await new_twice("198.51.100.2") == [False, True]
