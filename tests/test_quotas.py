@@ -126,8 +126,9 @@ def test_a_flood_from_one_client_is_refused_past_its_limit_with_429_and_retry_af
     assert "CODEGEN_MCP_CLIENT_RUN_LIMIT" in body["message"]
     assert int(refused[0].headers["Retry-After"]) >= 1
     assert body["retry_after"] == int(refused[0].headers["Retry-After"])
-    # Nothing recorded (nor enqueued: every recorded task is queued) for a refused `new`.
+    # Nothing recorded, nothing enqueued for a refused `new` (no worker consumes this queue).
     assert recorded(idle_front) == limit
+    assert idle_front.services.redis.llen(idle_front.services.settings.key_prefix) == limit
 
 
 def test_another_client_is_served_while_one_is_over_its_limit(settings: Settings) -> None:
