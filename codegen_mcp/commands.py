@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import queue, schemas, steering, views
+from codegen_mcp import queue, quotas, schemas, steering, views
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import State, normalize, state_for
 from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
@@ -21,15 +21,21 @@ from codegen_mcp.tree import build as build_tree
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
 
-def execute(services: Services, command: object, args: object) -> dict[str, Any]:
+def execute(
+    services: Services, command: object, args: object, client: str = "local"
+) -> dict[str, Any]:
+    """Validate and run one command for `client` (clients.py: who asks), within its limits."""
     if not isinstance(command, str) or command not in COMMANDS:
         raise InvalidRequest(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    arguments = schemas.load(command, args)
+    loaded = schemas.load(command, args)
     try:
-        return COMMANDS[command](services, arguments)
+        quotas.admit(services, client, command)  # before anything is recorded or enqueued
+        if command == "logs":  # charged per read that reaches the API, not per call
+            return steering.logs(services, loaded, client)
+        return COMMANDS[command](services, loaded)
     except UNREACHABLE as exc:  # one wording for every front
         raise StoreUnavailable.from_exception(exc) from exc
 

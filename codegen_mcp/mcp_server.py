@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from codegen_mcp import __version__, commands, schemas
+from codegen_mcp import __version__, clients, commands, schemas
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.mcp_answers import (
     Cancelled,
@@ -106,12 +106,13 @@ def create_server(
         website_url="https://codegen.com",
         **bearer_auth(auth_token),
     )
+    server.middleware.append(clients.McpClientIdentity(lambda: services().settings))
 
     def run(command: str, args: dict[str, Any]) -> Any:
         # An argument sent as null counts as not given, as the input schema allows.
         given = {name: value for name, value in args.items() if value is not None}
         try:
-            return commands.execute(services(), command, given)
+            return commands.execute(services(), command, given, clients.of_mcp())
         except CodegenMCPError as exc:
             raise ToolError(exc.message) from exc
         except redis.RedisError as exc:

@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, commands, dashboard, metrics
+from codegen_mcp import __version__, clients, commands, dashboard, metrics
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable, Unauthorized
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
@@ -49,7 +49,8 @@ def create_app(services: Services) -> Flask:
             )
         if "command" not in body:
             raise InvalidRequest("missing 'command'", details={"field": "command"})
-        result = commands.execute(services, body["command"], body.get("args"))
+        who = clients.of_http(request.remote_addr, request.headers, services.settings)
+        result = commands.execute(services, body["command"], body.get("args"), who)
         return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
 
     @app.get("/")
