@@ -10,7 +10,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, commands, dashboard, metrics
+from codegen_mcp import __version__, commands, dashboard, metrics, secret
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, Unauthorized
 from codegen_mcp.services import Services
 
@@ -21,6 +21,7 @@ ACCEPTED = {"new", "resume"}
 
 
 def create_app(services: Services) -> Flask:
+    secret.install(services.settings, services.redis_url)  # no log line shows a secret
     app = Flask("codegen_mcp")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["codegen_mcp"] = services
