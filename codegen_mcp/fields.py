@@ -72,4 +72,4 @@ def visible_text(value: str) -> None:
     if any(unicodedata.category(c) == "Cc" and c not in TEXT_CONTROLS for c in value):
         raise ValidationError("Must not contain control characters (NUL and the like).")
     if not any(unicodedata.category(c)[0] not in "CZ" for c in value):
-        raise ValidationError("Must contain visible text.")
+        raise ValidationError("Must not be blank.")  # blank: no character that shows

@@ -237,11 +237,27 @@ def load(command: str, args: object) -> dict[str, Any]:
     try:
         return SCHEMAS[command]().load(args)
     except ValidationError as exc:
-        messages = exc.normalized_messages()
+        messages = _printable(exc.normalized_messages())
         raise InvalidRequest(
             f"invalid arguments for {command!r}: {_describe(messages)}",
             details={"fields": messages},
         ) from None
+
+
+def _printable(messages: Any) -> Any:
+    """Messages keyed by argument names a JSON answer can carry: an unknown argument's name is
+    the caller's text (a lone surrogate would break UTF-8 transports; a megabyte is noise)."""
+    if not isinstance(messages, dict):
+        return messages
+    return {_name(key): _printable(value) for key, value in messages.items()}
+
+
+def _name(key: object, limit: int = 64) -> str:
+    text = str(key)
+    if len(text) <= limit and text.isprintable():  # lone surrogates are not printable
+        return text
+    shown = ascii(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _describe(messages: Any) -> str:

@@ -20,9 +20,11 @@ from codegen_mcp.settings import Settings
 
 MIN_LENGTH = 8  # shorter strings are too common in ordinary text to mask safely
 SHOWN = 4
-_known: set[str] = set()
 _lock = threading.Lock()
 _installed: list[bool] = []
+# (form, mask) pairs, longest form first; replaced whole (never changed in place), so a
+# record made on one thread can read it while another thread remembers a new secret.
+_replacements: tuple[tuple[str, str], ...] = ()
 
 
 def mask(token: str) -> str:
@@ -33,19 +35,25 @@ def mask(token: str) -> str:
 
 def remember(*secrets: str | None) -> None:
     """From now on, logs of this process show these strings masked."""
+    global _replacements
+    fresh = {
+        (form, mask(value))
+        for value in secrets
+        if value and len(value) >= MIN_LENGTH
+        for form in _forms(value)
+    }
     with _lock:
-        for value in secrets:
-            if value and len(value) >= MIN_LENGTH and value not in _known:
-                _known.add(value)
+        if not fresh <= set(_replacements):
+            merged = fresh | set(_replacements)
+            _replacements = tuple(sorted(merged, key=lambda pair: -len(pair[0])))
 
 
 def scrub(text: str) -> str:
     """`text` with every remembered secret (as written, or as a repr or JSON quotes it)
     replaced by its mask."""
-    for value in sorted(_known, key=len, reverse=True):
-        for form in _forms(value):
-            if form in text:
-                text = text.replace(form, mask(value))
+    for form, shown in _replacements:
+        if form in text:
+            text = text.replace(form, shown)
     return text
 
 
@@ -57,7 +65,7 @@ class MaskSecrets(logging.Filter):
     """Rewrites a record so that no remembered secret is in what any handler writes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _known:
+        if not _replacements:
             return True
         try:
             message = record.getMessage()
