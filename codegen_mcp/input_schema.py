@@ -26,11 +26,10 @@ def input_schema(schema: type[Schema]) -> dict[str, Any]:
 
 
 def _property(field: fields.Field[Any]) -> dict[str, Any]:
-    kind = field.metadata.get("json_type") or _json_type(field)
-    types = list(kind) if isinstance(kind, list) else [kind]
-    if not field.required:  # null stands for "not given" (schemas.Args)
-        types.append("null")
-    spec: dict[str, Any] = {"type": types[0] if len(types) == 1 else types}
+    # One plain type where there is one: hosts turn a typed-in "20" into 20 by reading it
+    # (the MCP Inspector does not for ["number", "null"]). Optional arguments are simply not
+    # required; schemas.py still takes null for "not given", as hosts may send it.
+    spec: dict[str, Any] = {"type": field.metadata.get("json_type") or _json_type(field)}
     spec["description"] = field.metadata["description"]
     if field.load_default is not missing:
         spec["default"] = field.load_default
