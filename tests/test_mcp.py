@@ -139,6 +139,8 @@ async def check_bad_inputs(client: Client) -> None:
         ("new", {"repo": "acme/demo"}, "invalid arguments for 'new': query: Missing data"),
         ("new", {"repo": "acme/demo", "query": "x", "pr": "nine"}, "pr: Not a valid integer."),
         ("new", {"repo": "acme/demo", "query": "x", "orchestrator": 1}, "orchestrator: Unknown"),
+        ("new", {"repo": "acme/demo", "query": "x", "pr": "9"}, "pr: Not a valid integer."),
+        ("task_status", {"task_id": "0" * 36, "wait": "3"}, "wait: Not a valid number."),
         ("new", {"repo": "not a repo", "query": "x"}, "repo: Must be a repository as owner/name."),
         ("new", {"repo": "acme/demo", "query": "   "}, "query: Must not be blank."),
         ("new", {"repo": "acme/demo", "query": "x", "pr": 0}, "pr: Must be greater than"),

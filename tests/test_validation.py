@@ -112,6 +112,7 @@ REFUSED: dict[str, tuple[str, dict[str, Any], str]] = {
     "Arabic-Indic org_id": ("config", config_set("org_id", "٣٢٣"), "value"),
     # 11.1: unknown and missing arguments
     "unknown argument": ("new", {**NEW, "orchestrator": 41011}, "orchestrator"),
+    "unknown argument named like the SDK's own": ("list", {"model_config": {}}, "model_config"),
     "missing query": ("new", {"repo": "acme/demo"}, "query"),
     "null query": ("new", {"repo": "acme/demo", "query": None}, "query"),
 }
