@@ -11,7 +11,7 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, clients, commands, dashboard, metrics
+from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable, Unauthorized
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
@@ -23,6 +23,7 @@ ACCEPTED = {"new", "resume"}
 
 
 def create_app(services: Services) -> Flask:
+    secret.install(services.settings, services.redis_url)  # no log line shows a secret
     app = Flask("codegen_mcp")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["codegen_mcp"] = services

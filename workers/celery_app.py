@@ -25,7 +25,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from codegen_mcp import queue
+from codegen_mcp import queue, secret
 from codegen_mcp.embedded import resolve_redis_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
@@ -34,6 +34,7 @@ from workers import tasks
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
     url = redis_url or resolve_redis_url(settings)
+    secret.install(settings, url)  # worker, beat and flower alike: no log line shows a secret
     app = Celery("codegen_mcp", broker=url, set_as_current=False)
     app.conf.update(
         task_default_queue=queue.queue_name(settings),
