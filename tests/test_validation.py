@@ -227,11 +227,14 @@ STRICTER = ["fix-\u202eusr", "zero\u200bwidth", "nbsp\u00a0x", "@"]
 
 
 @pytest.mark.parametrize("name", list(BRANCHES))
-def test_branch_names_follow_gits_own_rules(name: str) -> None:
+def test_branch_names_follow_gits_own_rules(name: str, tmp_path: Path) -> None:
     assert refname.problem(name) is None if BRANCHES[name] else refname.problem(name)
     if "\x00" not in name:  # argv cannot carry NUL
         verdict = subprocess.run(
-            ["git", "check-ref-format", "--branch", name], capture_output=True, check=False
+            ["git", "check-ref-format", "--branch", name],
+            capture_output=True,
+            check=False,
+            cwd=tmp_path,  # outside any repository, where @{-1} names no branch
         )
         assert (verdict.returncode == 0) == BRANCHES[name], verdict.stderr
 
