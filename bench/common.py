@@ -142,6 +142,10 @@ def bench_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: An
         "org_id": SIM_ORG,
         "key_prefix": f"b{int(time.time() * 1000) % 10**8:x}",
         "data_dir": data_dir,
+        # A bench stands in for many clients with one: the per-client run limit and the queue
+        # bound (docs/configuration.md) are lifted, though every command still pays the check.
+        "client_run_limit": RateLimit(1_000_000, 1.0),
+        "max_queued": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)

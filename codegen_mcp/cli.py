@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from codegen_mcp import client_cli
+from codegen_mcp import cli_options, client_cli
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.settings import Settings
 
@@ -21,8 +21,10 @@ log = logging.getLogger("codegen_mcp")
 
 
 def main(argv: list[str] | None = None) -> int:
+    _honour_ctrl_c()
     parser = _parser()
     args = parser.parse_args(argv)
+    cli_options.check_global_options(parser, args)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         stream=sys.stderr,
@@ -37,8 +39,22 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _honour_ctrl_c() -> None:
+    """Ctrl-C (SIGINT) stops us even if we were started with it ignored.
+
+    A non-interactive shell starts its background jobs (`cmd &`) with SIGINT ignored, and Python
+    then never installs its KeyboardInterrupt handler: `--wait` could not be stopped (exit 130)
+    and `kill -INT` would do nothing. Servers do the same (uvicorn, gunicorn, Celery install
+    their handler whatever they inherit); to keep a command running past a terminal's Ctrl-C,
+    start it in its own session (`setsid`).
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="codegen-mcp", description=__doc__)
+    cli_options.add_global_options(parser)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run web, worker and sweep together on this machine")
@@ -130,6 +146,9 @@ def _mcp(args: argparse.Namespace) -> int:
     http = args.transport == "http"
     if http:
         check_bind(settings)
+        # uvicorn believes X-Forwarded-For from loopback peers; clients.py alone decides whom
+        # to believe (CODEGEN_MCP_TRUSTED_PROXIES), as on the web front.
+        os.environ["FORWARDED_ALLOW_IPS"] = ""
     backend = Backend(settings)
     try:
         backend.services()  # join or start the stack now: a problem shows at start-up
@@ -148,8 +167,10 @@ def _mcp(args: argparse.Namespace) -> int:
                 "streamable-http", host=settings.host, port=args.port, transport_security=security
             )
         else:
+            from codegen_mcp.mcp_stdio import serve_stdio
+
             log.info("serving MCP on stdio")
-            server.run("stdio")  # until the host closes stdin
+            serve_stdio(server)  # until the host closes stdin
     finally:
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)  # let the clean-up finish

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import cli_output, cli_watch
+from codegen_mcp import cli_options, cli_output, cli_watch
 from codegen_mcp.http_client import FrontClient, FrontError, FrontUnreachable, resolve_url
 
 EXIT_SERVER_ERROR = 1
@@ -25,7 +25,7 @@ Handler = Callable[[FrontClient, argparse.Namespace], int]
 
 def register(subparsers: Any) -> None:
     """Add the client subcommands to the `codegen-mcp` parser's subparsers."""
-    common = _common_options()
+    common = cli_options.common_options()
     _add_run_commands(subparsers, common)
     _add_read_commands(subparsers, common)
     _add_config_command(subparsers, common)
@@ -38,16 +38,16 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--task", help="task type, e.g. CREATE_PLAN")
     new.add_argument("--branch")
     new.add_argument("--pr", type=int, help="pull request number")
-    _orchestrator_option(new, "report the outcome to this orchestrator run")
-    _wait_options(new)
+    cli_options.orchestrator_option(new, "report the outcome to this orchestrator run")
+    cli_options.wait_options(new)
     new.set_defaults(run=_runner(_new))
 
     resume = sub.add_parser("resume", parents=[common], help="send a follow-up to a run")
     resume.add_argument("agent_run_id", type=int, metavar="AGENT_RUN_ID")
     resume.add_argument("query", help="the follow-up message")
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
-    _orchestrator_option(resume, "report the outcome to this orchestrator run")
-    _wait_options(resume)
+    cli_options.orchestrator_option(resume, "report the outcome to this orchestrator run")
+    cli_options.wait_options(resume)
     resume.set_defaults(run=_runner(_resume))
 
     cancel = sub.add_parser("cancel", parents=[common], help="cancel a task")
@@ -63,14 +63,14 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     status = sub.add_parser("status", parents=[common], help="where a task is (task_status)")
     status.add_argument("task_id", metavar="TASK_ID")
-    _wait_options(status)
+    cli_options.wait_options(status)
     status.set_defaults(run=_runner(_status))
 
     listing = sub.add_parser("list", parents=[common], help="tracked tasks, newest first")
     listing.add_argument("--status", help="a state (running, paused, ...) or a Codegen status")
     listing.add_argument("--limit", type=int, help="how many (1-100, default 20)")
     listing.add_argument("--repo", help="only this repository")
-    _orchestrator_option(listing, "only the children of this orchestrator run")
+    cli_options.orchestrator_option(listing, "only the children of this orchestrator run")
     listing.set_defaults(run=_runner(_list))
 
     tree = sub.add_parser(
@@ -78,12 +78,12 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="the orchestrator hierarchy below a run; with none named, every one, newest first",
     )
-    _task_or_run(tree)
+    cli_options.task_or_run(tree)
     tree.add_argument("--limit", type=int, help="with no run named: how many (default 10)")
     tree.set_defaults(run=_runner(_tree))
 
     logs = sub.add_parser("logs", parents=[common], help="a run's agent log")
-    _task_or_run(logs)
+    cli_options.task_or_run(logs)
     logs.add_argument("--limit", type=int, help="how many entries (1-100, default 20)")
     logs.add_argument("--skip", type=int, help="leave out this many first")
     logs.add_argument("--oldest-first", action="store_true", help="page from the oldest entry")
@@ -108,50 +108,10 @@ def _add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
     put.set_defaults(run=_runner(_config_set))
 
 
-# -- options ---------------------------------------------------------------------------------
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--url",
-        help="the web front (default CODEGEN_MCP_URL, else the one `codegen-mcp up` runs on "
-        "this machine, else http://127.0.0.1:8080)",
-    )
-    common.add_argument("--token", help="bearer token (default CODEGEN_MCP_AUTH_TOKEN)")
-    common.add_argument("--json", action="store_true", help="print the server's JSON answer")
-    return common
-
-
-def _orchestrator_option(parser: argparse.ArgumentParser, text: str) -> None:
-    parser.add_argument(
-        "--orchestrator", type=int, dest="orchestrator_run_id", metavar="N", help=text
-    )
-
-
-def _task_or_run(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task_id", nargs="?", metavar="TASK_ID")
-    parser.add_argument(
-        "--run", type=int, dest="agent_run_id", metavar="N", help="an agent run id instead"
-    )
-
-
-def _wait_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help="watch until the task settles; exit 0 completed, 1 failed or cancelled, "
-        "2 paused (needs input). Ctrl-C stops watching, never the run",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="stop waiting after this long, exit 124 (implies --wait)",
-    )
-
-
 # -- running a command -----------------------------------------------------------------------
 def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        cli_options.merge_global_options(args)
         token = args.token or os.environ.get("CODEGEN_MCP_AUTH_TOKEN") or None
         client = FrontClient(resolve_url(args.url), token)
         try:
@@ -171,7 +131,10 @@ def _runner(handler: Handler) -> Callable[[argparse.Namespace], int]:
 def _rejected(exc: FrontError, as_json: bool) -> int:
     if as_json and exc.body:
         print(cli_output.as_json(exc.body))
-    hint = " (pass --token or set CODEGEN_MCP_AUTH_TOKEN)" if exc.http_status == 401 else ""
+    # Only our own front's refusal is about the bearer token; a refusal of the Codegen API
+    # token (upstream_auth) carries its own advice in the message.
+    ours = exc.http_status == 401 and exc.body.get("error", "unauthorized") == "unauthorized"
+    hint = " (pass --token or set CODEGEN_MCP_AUTH_TOKEN)" if ours else ""
     cli_output.error(exc.message + hint)
     return EXIT_REJECTED if 400 <= exc.http_status < 500 else EXIT_SERVER_ERROR
 

@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import queue, schemas, steering, views
-from codegen_mcp.api.status import State, normalize, state_for
-from codegen_mcp.errors import InvalidRequest, NotFound, TaskFailed
+from codegen_mcp import queue, quotas, schemas, steering, views
+from codegen_mcp.api.errors import ApiAuthError
+from codegen_mcp.api.status import State, filter_state
+from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.tree import build as build_tree
 from codegen_mcp.tree import roots as tree_roots
@@ -20,13 +22,23 @@ from codegen_mcp.tree import roots as tree_roots
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
 
-def execute(services: Services, command: object, args: object) -> dict[str, Any]:
+def execute(
+    services: Services, command: object, args: object, client: str = "local"
+) -> dict[str, Any]:
+    """Validate and run one command for `client` (clients.py: who asks), within its limits."""
     if not isinstance(command, str) or command not in COMMANDS:
         raise InvalidRequest(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    return COMMANDS[command](services, schemas.load(command, args))
+    loaded = schemas.load(command, args)
+    try:
+        quotas.admit(services, client, command)  # before anything is recorded or enqueued
+        if command == "logs":  # charged per read that reaches the API, not per call
+            return steering.logs(services, loaded, client)
+        return COMMANDS[command](services, loaded)
+    except UNREACHABLE as exc:  # one wording for every front
+        raise StoreUnavailable.from_exception(exc) from exc
 
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +160,8 @@ def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
         error = TaskFailed(task.get("error") or "the task failed", details=answer)
         if task.get("error_code") in ("upstream_not_found", "not_found"):
             error.http_status = 404  # the repository or the run to resume does not exist
+        elif task.get("error_code") == ApiAuthError.code:  # our Codegen token, not the caller's
+            error.http_status, error.code = ApiAuthError.http_status, ApiAuthError.code
         raise error
     return {**answer, "message": f"{what} started successfully."}
 
@@ -179,32 +193,8 @@ def _wait_for_change(services: Services, task: dict[str, Any], timeout: float) -
 
 
 def _state_filter(value: str | None) -> State | None:
-    if value is None:
-        return None
-    try:
-        return State(value.strip().lower())
-    except ValueError:
-        pass
-    upstream = normalize(value)
-    if upstream in {
-        "ACTIVE",
-        "EVALUATION",
-        "PENDING",
-        "RUNNING",
-        "PAUSED",
-        "COMPLETE",
-        "ERROR",
-        "FAILED",
-        "TIMEOUT",
-        "MAX_ITERATIONS_REACHED",
-        "OUT_OF_TOKENS",
-        "CANCELLED",
-    }:
-        return state_for(upstream)
-    raise InvalidRequest(
-        f"unknown status {value!r}; use one of {', '.join(schemas.STATE_NAMES)}",
-        details={"field": "status"},
-    )
+    # schemas.py has refused a status filter_state does not know
+    return None if value is None else filter_state(value)
 
 
 def _matching(

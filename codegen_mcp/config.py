@@ -6,11 +6,14 @@ call on. Tokens are only ever shown masked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from codegen_mcp import secret
 from codegen_mcp.api.client import Credentials
 from codegen_mcp.errors import InvalidRequest, NotConfigured
+from codegen_mcp.fields import MAX_ID
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import Settings
 
@@ -24,25 +27,64 @@ ALIASES = {
     "organization_id": "org_id",
 }
 MAX_TOKEN_LENGTH = 512
+# What an HTTP header can carry: printable ASCII without spaces. A pasted "…" or curly quote
+# would make every request fail (UnicodeEncodeError) with the whole token in the exception.
+TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_LENGTH}}}")
+TOKEN_RULE = f"printable ASCII without spaces, 1 to {MAX_TOKEN_LENGTH} characters"
+ORG_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: "²" and "٣" are digits to isdigit()
 
 
 def canonical_key(key: str) -> str:
+    """The config key `key` names (aliases and case allowed); ValueError for an unknown one."""
     name = key.strip().lower()
     name = ALIASES.get(name, name)
     if name not in KEYS:
-        raise InvalidRequest(
-            f"unknown config key {key!r}; known keys: {', '.join(KEYS)} "
-            "(api-token is accepted too)",
-            details={"field": "key"},
+        raise ValueError(
+            f"unknown config key {_shown(key)}; known keys: {', '.join(KEYS)} "
+            "(api-token is accepted too)"
         )
     return name
 
 
-def mask(token: str) -> str:
-    """All but the last 4 characters hidden (and all of a token too short to show any)."""
-    if len(token) <= 8:
-        return "*" * len(token)
-    return "*" * (len(token) - 4) + token[-4:]
+def check_value(name: str, value: object) -> str:
+    """The value to store for config key `name`; ValueError saying the rule if it breaks one.
+    The message never quotes a token."""
+    return _org_id(value) if name == "org_id" else _token(value)
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot be sent as a bearer token, or None."""
+    if TOKEN.fullmatch(token):
+        return None
+    return (
+        f"api_token must be {TOKEN_RULE} (a pasted '…' or curly quote cannot go in an HTTP header)"
+    )
+
+
+def _token(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"api_token must be a string ({TOKEN_RULE})")
+    problem = token_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _org_id(value: object) -> str:
+    rule = f"org_id must be a positive integer of at most {MAX_ID}"
+    if isinstance(value, str) and ORG_DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{rule}, as a number or ASCII digits; got {_shown(value)}")
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"{rule}; got {_shown(value)}")
+    return str(value)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value quoted in a message: ASCII (no lone surrogate can break the answer), short."""
+    text = ascii(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -52,7 +94,9 @@ class ConfigValue:
     source: str  # "runtime", "environment" or "unset"
 
     def to_dict(self) -> dict[str, Any]:
-        shown = mask(str(self.value)) if self.key == "api_token" and self.value else self.value
+        shown = self.value
+        if self.key == "api_token" and self.value:
+            shown = secret.mask(str(self.value))
         return {"key": self.key, "value": shown, "source": self.source}
 
 
@@ -63,13 +107,18 @@ class RuntimeConfig:
         self.hash_key = f"{settings.key_prefix}:config"
 
     def set(self, key: str, value: object) -> ConfigValue:
-        name = canonical_key(key)
-        text = _validate(name, value)
+        name = _known(key)
+        try:
+            text = check_value(name, value)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), details={"fields": {"value": [str(exc)]}}) from None
+        if name == "api_token":
+            secret.remember(text)
         self.redis.hset(self.hash_key, name, text)
         return self.get(name)
 
     def get(self, key: str) -> ConfigValue:
-        name = canonical_key(key)
+        name = _known(key)
         stored = self.redis.hget(self.hash_key, name)
         if stored is not None:
             return ConfigValue(name, int(stored) if name == "org_id" else stored, "runtime")
@@ -80,6 +129,7 @@ class RuntimeConfig:
         return [self.get(name) for name in KEYS]
 
     def credentials(self) -> Credentials:
+        """The token and org id in force; NotConfigured if one is missing or unusable."""
         stored = self.redis.hmget(self.hash_key, list(KEYS))
         token = stored[0] or self.settings.api_token
         org = stored[1] or self.settings.org_id
@@ -90,25 +140,23 @@ class RuntimeConfig:
                 "CODEGEN_ORG_ID, or send the config command with action 'set'",
                 details={"missing": missing},
             )
-        return Credentials(token=str(token), org_id=int(org))  # type: ignore[arg-type]
-
-
-def _validate(name: str, value: object) -> str:
-    if name == "org_id":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise InvalidRequest("org_id must be a positive integer", details={"field": "value"})
-        text = str(value).strip()
-        if not text.isdigit() or int(text) < 1:
-            raise InvalidRequest(
-                f"org_id must be a positive integer, got {value!r}", details={"field": "value"}
+        token = str(token)
+        secret.remember(token)  # whatever happens next, no log line shows it
+        problem = token_problem(token)
+        if problem:
+            # A token stored by an older version, or set in the environment: refuse it here,
+            # with a message people see, rather than fail on every try inside `requests`.
+            source = "set at runtime" if stored[0] else "in CODEGEN_API_TOKEN"
+            raise NotConfigured(
+                f"the Codegen api_token {source} is unusable: {problem}; set it again "
+                "with the config command",
+                details={"missing": ["api_token"]},
             )
-        return str(int(text))
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest("api_token must be a non-empty string", details={"field": "value"})
-    token = value.strip()
-    if len(token) > MAX_TOKEN_LENGTH or any(c.isspace() for c in token):
-        raise InvalidRequest(
-            f"api_token must be one word of at most {MAX_TOKEN_LENGTH} characters",
-            details={"field": "value"},
-        )
-    return token
+        return Credentials(token=token, org_id=int(org))  # type: ignore[arg-type]
+
+
+def _known(key: str) -> str:
+    try:
+        return canonical_key(key)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), details={"fields": {"key": [str(exc)]}}) from None

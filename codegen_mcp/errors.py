@@ -10,11 +10,21 @@ class CodegenMCPError(Exception):
 
     http_status = 500
     code = "internal_error"
+    # Seconds after which a retry may succeed; the HTTP front sends it as Retry-After.
+    retry_after: float | None = None
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """`field` names the input at fault. Every error that names one carries it in one
+        shape, `fields: {name: [messages]}` (marshmallow's), whether it came as `field=...` or
+        as `details={"field": ...}`."""
         super().__init__(message)
         self.message = message
-        self.details = details or {}
+        self.details = dict(details or {})
+        field = field or self.details.pop("field", None)
+        if field:
+            self.details.setdefault("fields", {field: [message]})
 
 
 class InvalidRequest(CodegenMCPError):
@@ -57,3 +67,19 @@ class ConfigurationError(CodegenMCPError):
     """The process environment is wrong: raised at start-up, never from a request."""
 
     code = "configuration_error"
+
+
+class StoreUnavailable(CodegenMCPError):
+    """Redis (the task store) refused, dropped or did not answer a call in time."""
+
+    http_status = 503
+    code = "redis_unavailable"
+    retry_after = 5.0
+
+    @classmethod
+    def from_exception(cls, exc: Exception) -> StoreUnavailable:
+        """The one wording every front shows; the exception's text may hold the URL."""
+        return cls(
+            f"the task store (Redis) is unreachable ({type(exc).__name__}); try again in a "
+            "few seconds, and check REDIS_URL or that the codegen-mcp stack is running"
+        )

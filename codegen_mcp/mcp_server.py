@@ -1,26 +1,32 @@
 """The MCP front: the commands as MCP tools, thin over the service layer.
 
-Each tool hands its arguments to `commands.execute`, so schemas.py stays the one
-validation for every front; a CodegenMCPError comes back as a ToolError the model can read
-and act on. The input schemas publish the rules schemas.py enforces (patterns, ranges,
-choices), read from its fields, so the model sees them without a second copy to drift.
+Each tool hands its arguments, exactly as the client sent them, to `commands.execute`, so
+schemas.py is the one validation for every front: unknown arguments are refused and nothing
+is coerced, as over HTTP. The SDK would otherwise build each tool's input model from the
+function's signature and validate (and coerce, and silently drop) with pydantic first; the
+seam it offers is to construct the `Tool` ourselves, with an explicit input schema (read
+from schemas.py by input_schema.py) and an argument model that passes everything through.
+A CodegenMCPError comes back as a ToolError carrying the message the HTTP front sends.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import redis
-from marshmallow import Schema, missing, validate
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import ConfigDict
 
-from codegen_mcp import __version__, commands, schemas
+from codegen_mcp import __version__, clients, commands, schemas, secret
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.input_schema import input_schema
 from codegen_mcp.mcp_answers import (
     Cancelled,
     ConfigAnswer,
@@ -61,32 +67,96 @@ STOPS_RUN = ToolAnnotations(
 )
 
 
-def _rules(schema: type[Schema], name: str) -> dict[str, Any]:
-    """JSON-schema keywords for what schemas.py enforces on one field (published, not checked)."""
-    field = schema().fields[name]
-    rules: dict[str, Any] = {}
-    if field.load_default is not missing:
-        rules["default"] = field.load_default
-    for rule in field.validators:
-        if isinstance(rule, validate.Regexp):
-            rules["pattern"] = rule.regex.pattern
-        elif isinstance(rule, validate.Length):
-            rules.update(_bounds("minLength", rule.min, "maxLength", rule.max))
-        elif isinstance(rule, validate.Range):
-            low = "minimum" if rule.min_inclusive else "exclusiveMinimum"
-            high = "maximum" if rule.max_inclusive else "exclusiveMaximum"
-            rules.update(_bounds(low, rule.min, high, rule.max))
-        elif isinstance(rule, validate.OneOf):
-            rules["enum"] = list(rule.choices)
-    return rules
+@dataclass(frozen=True)
+class ToolSpec:
+    """What the host is told about one command; its arguments come from schemas.py."""
+
+    title: str
+    annotations: ToolAnnotations
+    answer: type  # the output schema (mcp_answers.py)
+    description: str
 
 
-def _bounds(low_key: str, low: Any, high_key: str, high: Any) -> dict[str, Any]:
-    return {key: value for key, value in ((low_key, low), (high_key, high)) if value is not None}
+TOOLS: dict[str, ToolSpec] = {
+    "new": ToolSpec(
+        "Start a Codegen agent run",
+        STARTS_RUN,
+        Started,
+        "Start a Codegen coding agent on a GitHub repository. Answers within seconds with "
+        "a task_id (and the run's agent_run_id and web_url once the run has started); "
+        "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
+        "state is completed, failed, cancelled or paused; a completed run's result and "
+        "pull_requests say what the agent did.",
+    ),
+    "resume": ToolSpec(
+        "Send a follow-up to an agent run",
+        STARTS_RUN,
+        Started,
+        "Send a follow-up message to an existing Codegen agent run (to answer a paused "
+        "agent's question, or to ask for more work). It is a new task, answered at once "
+        "with its task_id and followed like new: task_status(task_id, wait=25) until it "
+        "settles.",
+    ),
+    "config": ToolSpec(
+        "Read or set the Codegen credentials",
+        SETS_CONFIG,
+        ConfigAnswer,
+        "Read or set the Codegen API token and organization id used for every run from "
+        "the next API call on. get shows where each value comes from (runtime, "
+        "environment or unset); a token is only ever shown masked.",
+    ),
+    "list": ToolSpec(
+        "List tracked tasks",
+        READS_STORE,
+        TaskList,
+        "The tasks codegen-mcp tracks, newest first, optionally filtered.",
+    ),
+    "task_status": ToolSpec(
+        "Check a task, waiting for a change",
+        READS_STORE,
+        TaskStatus,
+        "Where a task is: state (queued, running, paused, completed, failed, cancelled), "
+        "the agent's result, error, pull requests and links. With wait (seconds, at most "
+        "25) it returns as soon as the state or the Codegen status changes, or when the "
+        "wait is over, so call it again with wait=25 to follow a run without polling "
+        "fast; a task already paused, completed, failed or cancelled answers at once.",
+    ),
+    "tree": ToolSpec(
+        "Show an orchestration tree",
+        READS_STORE,
+        Tree,
+        "The hierarchy of agent runs below an orchestrator run (give agent_run_id or "
+        "task_id, at most one): each run's state, a summary of its result, and whether "
+        "that result was delivered to its orchestrator. With neither: every hierarchy "
+        "(`trees`), newest first, at most `limit`.",
+    ),
+    "cancel": ToolSpec(
+        "Cancel a task",
+        STOPS_RUN,
+        Cancelled,
+        "Cancel a task. The Codegen API cannot cancel a run: a queued task is cancelled "
+        "before anything reaches Codegen, and a running one is no longer followed (its "
+        "run goes on upstream). With scope pull_request, every agent working on the "
+        "run's pull request is stopped, and the task turns cancelled when the API says so.",
+    ),
+    "logs": ToolSpec(
+        "Read an agent's log",
+        READS_API,
+        Logs,
+        "What the agent of a run did, step by step, from the Codegen API: each entry's "
+        "time, type, tool and a short text. Give task_id or agent_run_id (exactly one).",
+    ),
+}
 
 
-def _arg(description: str, schema: type[Schema], name: str) -> Any:
-    return Field(description=description, json_schema_extra=_rules(schema, name))
+class RawArguments(ArgModelBase):
+    """The SDK's argument model for our tools: it takes any object and hands it on as sent
+    (no coercion, nothing dropped), for schemas.py to judge as it does for HTTP."""
+
+    model_config = ConfigDict(extra="allow")
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 def create_server(
@@ -98,20 +168,13 @@ def create_server(
 
     With `auth_token`, the HTTP transport demands `Authorization: Bearer <auth_token>`.
     """
-    server: MCPServer = MCPServer(
-        "codegen-mcp",
-        title="Codegen agents",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        website_url="https://codegen.com",
-        **bearer_auth(auth_token),
-    )
+    secret.install()
 
     def run(command: str, args: dict[str, Any]) -> Any:
-        # An argument sent as null counts as not given, as the input schema allows.
-        given = {name: value for name, value in args.items() if value is not None}
+        current = services()
+        secret.install(current.settings, current.redis_url)
         try:
-            return commands.execute(services(), command, given)
+            return commands.execute(current, command, args, clients.of_mcp())
         except CodegenMCPError as exc:
             raise ToolError(exc.message) from exc
         except redis.RedisError as exc:
@@ -121,275 +184,33 @@ def create_server(
                 "is REDIS_URL right, or the codegen-mcp stack running?"
             ) from exc
 
-    @server.tool(
-        name="new",
-        title="Start a Codegen agent run",
-        annotations=STARTS_RUN,
-        description=(
-            "Start a Codegen coding agent on a GitHub repository. Answers within seconds with "
-            "a task_id (and the run's agent_run_id and web_url once the run has started); "
-            "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
-            "state is completed, failed, cancelled or paused; a completed run's result and "
-            "pull_requests say what the agent did."
-        ),
+    server: MCPServer = MCPServer(
+        "codegen-mcp",
+        title="Codegen agents",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        website_url="https://codegen.com",
+        tools=[_tool(name, spec, run) for name, spec in TOOLS.items()],
+        **bearer_auth(auth_token),
     )
-    def new(
-        repo: Annotated[
-            str,
-            _arg(
-                "The GitHub repository as owner/name (e.g. acme/demo); the Codegen "
-                "organization must have it.",
-                schemas.NewArgs,
-                "repo",
-            ),
-        ],
-        query: Annotated[
-            str,
-            _arg("What the agent should do, in plain words.", schemas.NewArgs, "query"),
-        ],
-        branch: Annotated[
-            str | None,
-            _arg("The branch to work from.", schemas.NewArgs, "branch"),
-        ] = None,
-        pr: Annotated[
-            int | None,
-            _arg("The number of a pull request the work is about.", schemas.NewArgs, "pr"),
-        ] = None,
-        task: Annotated[
-            str | None,
-            _arg(
-                "A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.",
-                schemas.NewArgs,
-                "task",
-            ),
-        ] = None,
-        orchestrator_run_id: Annotated[
-            int | None,
-            _arg(
-                "The agent run that orchestrates this one: the result is delivered to it.",
-                schemas.NewArgs,
-                "orchestrator_run_id",
-            ),
-        ] = None,
-    ) -> Started:
-        return cast(
-            Started,
-            run(
-                "new",
-                {
-                    "repo": repo,
-                    "query": query,
-                    "branch": branch,
-                    "pr": pr,
-                    "task": task,
-                    "orchestrator_run_id": orchestrator_run_id,
-                },
-            ),
-        )
-
-    @server.tool(
-        name="resume",
-        title="Send a follow-up to an agent run",
-        annotations=STARTS_RUN,
-        description=(
-            "Send a follow-up message to an existing Codegen agent run (to answer a paused "
-            "agent's question, or to ask for more work). It is a new task, answered at once "
-            "with its task_id and followed like new: task_status(task_id, wait=25) until it "
-            "settles."
-        ),
-    )
-    def resume(
-        agent_run_id: Annotated[
-            int,
-            _arg("The agent run to continue.", schemas.ResumeArgs, "agent_run_id"),
-        ],
-        query: Annotated[
-            str,
-            _arg("The follow-up message for the agent.", schemas.ResumeArgs, "query"),
-        ],
-        task: Annotated[
-            str | None,
-            _arg("A task type stated to the agent, e.g. IMPLEMENT.", schemas.ResumeArgs, "task"),
-        ] = None,
-        orchestrator_run_id: Annotated[
-            int | None,
-            _arg(
-                "The agent run that orchestrates this one: the result is delivered to it.",
-                schemas.ResumeArgs,
-                "orchestrator_run_id",
-            ),
-        ] = None,
-    ) -> Started:
-        args = {"agent_run_id": agent_run_id, "query": query, "task": task}
-        return cast(Started, run("resume", {**args, "orchestrator_run_id": orchestrator_run_id}))
-
-    @server.tool(
-        name="config",
-        title="Read or set the Codegen credentials",
-        annotations=SETS_CONFIG,
-        description=(
-            "Read or set the Codegen API token and organization id used for every run from "
-            "the next API call on. get shows where each value comes from (runtime, "
-            "environment or unset); a token is only ever shown masked."
-        ),
-    )
-    def config(
-        action: Annotated[str, _arg("set or get.", schemas.ConfigArgs, "action")],
-        key: Annotated[
-            str | None,
-            _arg(
-                "api_token or org_id; get without a key shows both.",
-                schemas.ConfigArgs,
-                "key",
-            ),
-        ] = None,
-        value: Annotated[
-            str | int | None,
-            _arg(
-                "The new value, for set: the token, or the organization id (an integer).",
-                schemas.ConfigArgs,
-                "value",
-            ),
-        ] = None,
-    ) -> ConfigAnswer:
-        return cast(ConfigAnswer, run("config", {"action": action, "key": key, "value": value}))
-
-    @server.tool(
-        name="list",
-        title="List tracked tasks",
-        annotations=READS_STORE,
-        description="The tasks codegen-mcp tracks, newest first, optionally filtered.",
-    )
-    def list_tasks(
-        status: Annotated[
-            str | None,
-            _arg(
-                "A task state (queued, running, paused, completed, failed, cancelled) or a "
-                "Codegen status such as ACTIVE.",
-                schemas.ListArgs,
-                "status",
-            ),
-        ] = None,
-        limit: Annotated[
-            int | None, _arg("How many tasks at most.", schemas.ListArgs, "limit")
-        ] = None,
-        repo: Annotated[
-            str | None, _arg("Only tasks on this owner/name.", schemas.ListArgs, "repo")
-        ] = None,
-        orchestrator_run_id: Annotated[
-            int | None,
-            _arg(
-                "Only tasks orchestrated by this agent run.",
-                schemas.ListArgs,
-                "orchestrator_run_id",
-            ),
-        ] = None,
-    ) -> TaskList:
-        args = {"status": status, "limit": limit, "repo": repo}
-        return cast(TaskList, run("list", {**args, "orchestrator_run_id": orchestrator_run_id}))
-
-    @server.tool(
-        name="task_status",
-        title="Check a task, waiting for a change",
-        annotations=READS_STORE,
-        description=(
-            "Where a task is: state (queued, running, paused, completed, failed, cancelled), "
-            "the agent's result, error, pull requests and links. With wait (seconds, at most "
-            "25) it returns as soon as the state or the Codegen status changes, or when the "
-            "wait is over, so call it again with wait=25 to follow a run without polling "
-            "fast; a task already paused, completed, failed or cancelled answers at once."
-        ),
-    )
-    def task_status(
-        task_id: Annotated[
-            str, _arg("The task_id new or resume answered.", schemas.TaskStatusArgs, "task_id")
-        ],
-        wait: Annotated[
-            float | None,
-            _arg(
-                "Seconds to wait for a change before answering.",
-                schemas.TaskStatusArgs,
-                "wait",
-            ),
-        ] = None,
-    ) -> TaskStatus:
-        return cast(TaskStatus, run("task_status", {"task_id": task_id, "wait": wait}))
-
-    @server.tool(
-        name="tree",
-        title="Show an orchestration tree",
-        annotations=READS_STORE,
-        description=(
-            "The hierarchy of agent runs below an orchestrator run (give agent_run_id or "
-            "task_id, at most one): each run's state, a summary of its result, and whether "
-            "that result was delivered to its orchestrator. With neither: every hierarchy "
-            "(`trees`), newest first, at most `limit`."
-        ),
-    )
-    def tree(
-        agent_run_id: Annotated[
-            int | None, _arg("The agent run at the top.", schemas.TreeArgs, "agent_run_id")
-        ] = None,
-        task_id: Annotated[
-            str | None, _arg("A task of the run at the top.", schemas.TreeArgs, "task_id")
-        ] = None,
-        limit: Annotated[
-            int | None,
-            _arg("Without a run or task: how many hierarchies.", schemas.TreeArgs, "limit"),
-        ] = None,
-    ) -> Tree:
-        args = {"agent_run_id": agent_run_id, "task_id": task_id, "limit": limit}
-        return cast(Tree, run("tree", args))
-
-    @server.tool(
-        name="cancel",
-        title="Cancel a task",
-        annotations=STOPS_RUN,
-        description=(
-            "Cancel a task. The Codegen API cannot cancel a run: a queued task is cancelled "
-            "before anything reaches Codegen, and a running one is no longer followed (its "
-            "run goes on upstream). With scope pull_request, every agent working on the "
-            "run's pull request is stopped, and the task turns cancelled when the API says so."
-        ),
-    )
-    def cancel(
-        task_id: Annotated[str, _arg("The task to cancel.", schemas.CancelArgs, "task_id")],
-        scope: Annotated[
-            str | None,
-            _arg(
-                "pull_request: stop the agents working on the run's pull request.",
-                schemas.CancelArgs,
-                "scope",
-            ),
-        ] = None,
-    ) -> Cancelled:
-        return cast(Cancelled, run("cancel", {"task_id": task_id, "scope": scope}))
-
-    @server.tool(
-        name="logs",
-        title="Read an agent's log",
-        annotations=READS_API,
-        description=(
-            "What the agent of a run did, step by step, from the Codegen API: each entry's "
-            "time, type, tool and a short text. Give task_id or agent_run_id (exactly one)."
-        ),
-    )
-    def logs(
-        task_id: Annotated[
-            str | None, _arg("A task whose run to read.", schemas.LogsArgs, "task_id")
-        ] = None,
-        agent_run_id: Annotated[
-            int | None, _arg("The agent run to read.", schemas.LogsArgs, "agent_run_id")
-        ] = None,
-        limit: Annotated[
-            int | None, _arg("How many entries at most.", schemas.LogsArgs, "limit")
-        ] = None,
-        skip: Annotated[
-            int | None, _arg("How many entries to skip first.", schemas.LogsArgs, "skip")
-        ] = None,
-        reverse: Annotated[bool | None, _arg("Newest first.", schemas.LogsArgs, "reverse")] = None,
-    ) -> Logs:
-        args = {"task_id": task_id, "agent_run_id": agent_run_id, "limit": limit, "skip": skip}
-        return cast(Logs, run("logs", {**args, "reverse": reverse}))
-
+    server.middleware.append(clients.McpClientIdentity(lambda: services().settings))
     return server
+
+
+def _tool(name: str, spec: ToolSpec, run: Callable[[str, dict[str, Any]], Any]) -> Tool:
+    """The tool for one command: schemas.py's rules as its input schema, raw arguments in."""
+
+    def call(**arguments: Any) -> Any:
+        return run(name, arguments)
+
+    return Tool(
+        fn=call,
+        name=name,
+        title=spec.title,
+        description=spec.description,
+        parameters=input_schema(schemas.SCHEMAS[name]),
+        fn_metadata=FuncMetadata(arg_model=RawArguments, output_model=spec.answer),
+        is_async=False,
+        context_kwarg=None,
+        annotations=spec.annotations,
+    )

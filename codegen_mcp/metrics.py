@@ -19,6 +19,7 @@ from codegen_mcp.api.budget import BUCKETS, Budget
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
+from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 
 
@@ -113,29 +114,39 @@ def _delivery(services: Services, recorder: Recorder) -> Iterator[Any]:
 
 
 def health(services: Services) -> tuple[bool, dict[str, Any]]:
-    """Redis reachable, the sweep and a worker seen recently."""
+    """Redis answers, a worker consumes now, and sweeps run (or are not due yet).
+
+    Only the processes running now count: a worker is one whose heartbeat has not expired,
+    so a previous process's traces never make a restarted stack look healthy, and a stack
+    is healthy as soon as a worker consumes, before its first sweep is due.
+    """
     try:
-        services.redis.ping()
-    except Exception as exc:  # any failure is "unreachable"; say which kind
+        return _health(services)
+    except UNREACHABLE as exc:
         return False, {"redis": f"unreachable ({type(exc).__name__})"}
+
+
+def _health(services: Services) -> tuple[bool, dict[str, Any]]:
+    services.redis.ping()
     now = time.time()
     recent = max(3 * services.settings.poll_interval, 30.0)
+    workers = Recorder(services.redis, services.settings.key_prefix).live_workers()
     last_sweep = services.redis.get(services.store.key("sweep", "last"))
-    workers = services.redis.hgetall(
-        Recorder(services.redis, services.settings.key_prefix).key("workers")
-    )
-    newest_worker = max((float(v) for v in workers.values()), default=0.0)
+    up_since = min(workers.values(), default=None)
     checks = {
         "redis": "ok",
-        "sweep": _age(last_sweep and float(last_sweep), now, recent),
-        "worker": _age(newest_worker or None, now, recent),
+        "worker": "ok" if workers else "none running",
+        "workers_running": len(workers),
+        "sweep": _sweep_check(last_sweep and float(last_sweep), now, recent, up_since),
         "queued_tasks": services.store.counts()[State.QUEUED.value],
     }
-    return checks["sweep"] == "ok" and checks["worker"] == "ok", checks
+    healthy = bool(workers) and checks["sweep"] in ("ok", "not due yet")
+    return healthy, checks
 
 
-def _age(at: float | None, now: float, recent: float) -> str:
-    if not at:
-        return "never seen"
-    age = now - at
-    return "ok" if age <= recent else f"last seen {age:.0f}s ago"
+def _sweep_check(at: float | None, now: float, recent: float, up_since: float | None) -> str:
+    if at and now - at <= recent:
+        return "ok"
+    if up_since is not None and now - up_since <= recent:
+        return "not due yet"  # the workers running now started too recently to have swept
+    return f"last seen {now - at:.0f}s ago" if at else "never seen"

@@ -7,6 +7,9 @@ import time
 from codegen_mcp.redis_conn import RedisClient
 
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+# A worker renews its heartbeat every 2 s (Celery's heartbeat interval); one not renewed for
+# this long is gone, so /healthz never counts a previous process as running now.
+HEARTBEAT_TTL = 10.0
 
 
 class Recorder:
@@ -38,5 +41,35 @@ class Recorder:
         pipe.hincrbyfloat(self.key("delivery"), "seconds", seconds)
         pipe.execute()
 
-    def worker_seen(self, hostname: str) -> None:
-        self.redis.hset(self.key("workers"), hostname, repr(time.time()))
+    def worker_started(self, hostname: str) -> None:
+        """The worker consumes from now on (its start time tells /healthz when it came up)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.key("workers:started"), hostname, repr(time.time()))
+        pipe.zadd(self.key("workers:alive"), {hostname: time.time() + HEARTBEAT_TTL})
+        pipe.execute()
+
+    def worker_alive(self, hostname: str) -> None:
+        """Renew the heartbeat; workers that died without a word are dropped on the way."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=True)  # read and drop the expired at once
+        pipe.zadd(self.key("workers:alive"), {hostname: now + HEARTBEAT_TTL})
+        pipe.hsetnx(self.key("workers:started"), hostname, repr(now))  # if its start was lost
+        pipe.zrangebyscore(self.key("workers:alive"), "-inf", now)
+        pipe.zremrangebyscore(self.key("workers:alive"), "-inf", now)
+        dead = pipe.execute()[2]
+        if dead:
+            self.redis.hdel(self.key("workers:started"), *dead)
+
+    def worker_stopped(self, hostname: str) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrem(self.key("workers:alive"), hostname)
+        pipe.hdel(self.key("workers:started"), hostname)
+        pipe.execute()
+
+    def live_workers(self) -> dict[str, float]:
+        """Hostname -> start time of every worker whose heartbeat has not expired."""
+        names = self.redis.zrangebyscore(self.key("workers:alive"), time.time(), "+inf")
+        if not names:
+            return {}
+        started = self.redis.hmget(self.key("workers:started"), names)
+        return {name: float(at or 0.0) for name, at in zip(names, started, strict=True)}

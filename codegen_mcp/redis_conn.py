@@ -1,4 +1,11 @@
-"""Redis connections that ride out a Redis restart instead of failing the process."""
+"""Redis connections that fail fast when Redis is down or hung, and ride out a brief blip.
+
+Every call is short (no blocking commands go through these clients: Celery's broker has
+its own connections, configured in workers/celery_app.py), so a socket timeout of a couple
+of seconds only ever cuts a Redis that stopped answering. A refused connection is retried
+a few times within about a second; a timeout is not retried, since a hung server would
+make every retry wait the whole timeout again.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +19,23 @@ from redis.retry import Retry
 # we only ever use the sync client, so its results are plain values.
 RedisClient: TypeAlias = Any
 
+DEFAULT_TIMEOUT = 2.0
+# Errors that mean "Redis is not there": the fronts answer 503 for these (errors.StoreUnavailable).
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
-def connect(url: str) -> RedisClient:
+
+def connect(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> RedisClient:
+    """A client whose every call gives up within about `timeout` seconds (plus ~1 s of retry
+    when the connection is refused)."""
     return redis.Redis.from_url(
         url,
         decode_responses=True,
-        socket_timeout=10,
-        socket_connect_timeout=5,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry=Retry(
+            ExponentialBackoff(cap=0.5, base=0.1),
+            retries=3,
+            supported_errors=(redis.ConnectionError,),
+        ),
     )

@@ -26,7 +26,7 @@ class Services:
 
     @cached_property
     def redis(self) -> RedisClient:
-        return connect(self.redis_url)
+        return connect(self.redis_url, timeout=self.settings.redis_timeout)
 
     @cached_property
     def store(self) -> TaskStore:

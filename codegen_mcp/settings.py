@@ -64,6 +64,14 @@ class Settings:
     logs_limit: RateLimit = RateLimit(55, 60.0)
     key_prefix: str = "cgm"
     data_dir: Path = Path.home() / ".codegen-mcp"
+    # Failures and how they are reported: a Redis call gives up after this many seconds.
+    redis_timeout: float = 2.0
+    # -- limits that keep one client from starving the rest (docs/configuration.md) --
+    client_run_limit: RateLimit = RateLimit(200, 600.0)  # new + resume per client
+    client_logs_limit: RateLimit = RateLimit(20, 60.0)  # logs reads reaching the API per client
+    max_queued: int = 300  # queued tasks overall
+    logs_cache_seconds: float = 5.0
+    trusted_proxies: int = 0  # proxies whose X-Forwarded-For is believed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -89,6 +97,14 @@ class Settings:
             "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
             "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",
             "data_dir": Path(env.get("CODEGEN_MCP_DATA_DIR") or Path.home() / ".codegen-mcp"),
+            # Failures and how they are reported.
+            "redis_timeout": _float(env, "CODEGEN_MCP_REDIS_TIMEOUT", 2.0, minimum=0.1),
+            # -- per-client limits and the queue bound --
+            "client_run_limit": _limit(env, "CODEGEN_MCP_CLIENT_RUN_LIMIT", "200/600"),
+            "client_logs_limit": _limit(env, "CODEGEN_MCP_CLIENT_LOGS_LIMIT", "20/60"),
+            "max_queued": _count(env, "CODEGEN_MCP_MAX_QUEUED", 300, minimum=1),
+            "logs_cache_seconds": _float(env, "CODEGEN_MCP_LOGS_CACHE_SECONDS", 5.0, minimum=0.0),
+            "trusted_proxies": _count(env, "CODEGEN_MCP_TRUSTED_PROXIES", 0, minimum=0),
         }
         values.update(overrides)
         return cls(**values)
@@ -115,6 +131,13 @@ class Settings:
             "CODEGEN_MCP_LOGS_LIMIT": str(self.logs_limit),
             "CODEGEN_MCP_REDIS_PREFIX": self.key_prefix,
             "CODEGEN_MCP_DATA_DIR": str(self.data_dir),
+            "CODEGEN_MCP_REDIS_TIMEOUT": str(self.redis_timeout),
+            # -- per-client limits and the queue bound --
+            "CODEGEN_MCP_CLIENT_RUN_LIMIT": str(self.client_run_limit),
+            "CODEGEN_MCP_CLIENT_LOGS_LIMIT": str(self.client_logs_limit),
+            "CODEGEN_MCP_MAX_QUEUED": str(self.max_queued),
+            "CODEGEN_MCP_LOGS_CACHE_SECONDS": str(self.logs_cache_seconds),
+            "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -158,3 +181,12 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:
     return RateLimit.parse(env.get(name) or default, name)
+
+
+def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    value = _int(env, name)
+    if value is None:
+        return default
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
-from codegen_mcp import agent_logs, queue
+from redis.exceptions import LockError
+
+from codegen_mcp import agent_logs, queue, quotas
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import Conflict, NotFound
 from codegen_mcp.services import Services
@@ -30,13 +34,48 @@ def cancel(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     return _cancel_running(services, task, args.get("scope"))
 
 
-def logs(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+def logs(services: Services, args: dict[str, Any], caller: str = "local") -> dict[str, Any]:
+    """A page of a run's agent log. Pages are cached for a few seconds, so a client that
+    repeats itself (a dashboard, a `--follow`) costs the shared logs budget one read; only
+    reads that reach the API count against the caller's allowance."""
     run_id = args.get("agent_run_id")
     if run_id is None:
         task = _task(services, args["task_id"])
         if task.get("agent_run_id") is None:
             raise NotFound(f"task {task['task_id']} has no agent run yet (it is {task['state']})")
         run_id = int(task["agent_run_id"])
+    page = (args["skip"], args["limit"], int(args["reverse"]))
+    key = services.store.key("logpage", run_id, _run_version(services, run_id), *page)
+    if (cached := services.redis.get(key)) is not None:
+        return dict(json.loads(cached))
+    # One reader fills a page while the others wait for it, instead of all reading it.
+    lock = services.redis.lock(f"{key}:fill", timeout=30, blocking_timeout=LOGS_BUDGET_WAIT)
+    held = lock.acquire()
+    try:
+        if (cached := services.redis.get(key)) is not None:
+            return dict(json.loads(cached))
+        quotas.take_logs_read(services, caller)
+        answer = _read_logs(services, run_id, args)
+        if (ttl := services.settings.logs_cache_seconds) > 0:
+            services.redis.set(key, json.dumps(answer), px=int(ttl * 1000))
+        return answer
+    finally:
+        if held:
+            with contextlib.suppress(LockError):  # it expired: a slow read, nothing to undo
+                lock.release()
+
+
+def _run_version(services: Services, run_id: int) -> str:
+    """Part of a cached page's key: a page read before the run moved on (a new Codegen
+    status, a finished run) is never served after it, so `logs --follow` sees the end."""
+    owner = services.store.owners([run_id]).get(run_id)
+    if owner is None:
+        return "-"
+    row = services.store.fields([owner], "state", "api_status", "outcome_seq")[0]
+    return ".".join(value or "" for value in row.values())
+
+
+def _read_logs(services: Services, run_id: int, args: dict[str, Any]) -> dict[str, Any]:
     client = services.client(max_wait=LOGS_BUDGET_WAIT)
     page = client.run_logs(run_id, skip=args["skip"], limit=args["limit"], reverse=args["reverse"])
     return {

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, commands, dashboard, metrics
-from codegen_mcp.errors import CodegenMCPError, InvalidRequest, Unauthorized
+from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret
+from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable, Unauthorized
+from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ ACCEPTED = {"new", "resume"}
 
 
 def create_app(services: Services) -> Flask:
+    secret.install(services.settings, services.redis_url)  # no log line shows a secret
     app = Flask("codegen_mcp")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["codegen_mcp"] = services
@@ -47,7 +50,8 @@ def create_app(services: Services) -> Flask:
             )
         if "command" not in body:
             raise InvalidRequest("missing 'command'", details={"field": "command"})
-        result = commands.execute(services, body["command"], body.get("args"))
+        who = clients.of_http(request.remote_addr, request.headers, services.settings)
+        result = commands.execute(services, body["command"], body.get("args"), who)
         return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
 
     @app.get("/")
@@ -64,20 +68,31 @@ def create_app(services: Services) -> Flask:
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
         healthy, checks = metrics.health(services)
-        return jsonify(
-            {"status": "success" if healthy else "error", **checks}
-        ), 200 if healthy else 503
+        response = jsonify({"status": "success" if healthy else "error", **checks})
+        if not healthy:
+            response.headers["Retry-After"] = str(math.ceil(StoreUnavailable.retry_after or 5))
+        return response, 200 if healthy else 503
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(metrics.RedisCollector(services))
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     @app.errorhandler(CodegenMCPError)
     def _ours(exc: CodegenMCPError) -> tuple[Response, int]:
-        return _envelope(exc.http_status, exc.code, exc.message, exc.details)
+        response, status = _envelope(exc.http_status, exc.code, exc.message, exc.details)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(math.ceil(exc.retry_after), 1))
+        return response, status
+
+    def _store_down(exc: Exception) -> tuple[Response, int]:
+        # /metrics and anything else that reads Redis outside a command.
+        return _ours(StoreUnavailable.from_exception(exc))
+
+    for error in UNREACHABLE:
+        app.register_error_handler(error, _store_down)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:

@@ -45,6 +45,24 @@ def pid_alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
+# Sets SIGINT's disposition, then becomes the command (exec keeps SIG_IGN and SIG_DFL).
+_SIGINT_LAUNCHER = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def with_sigint(argv: list[str], *, ignored: bool = False) -> list[str]:
+    """`argv` started with SIGINT at its default (or ignored), whatever pytest inherited.
+
+    pytest started in the background of a non-interactive shell inherits SIGINT ignored, and
+    so would every child: a test that sends SIGINT states the disposition it means to test.
+    The pid stays the command's own (exec), so `send_signal` reaches it.
+    """
+    return [sys.executable, "-c", _SIGINT_LAUNCHER, "SIG_IGN" if ignored else "SIG_DFL", *argv]
+
+
 def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": redis_url,

@@ -8,7 +8,10 @@ import pytest
 
 from bench import common
 
-BENCHMARKS = ["polling_cost", "delivery_latency", "front_throughput", "store_footprint", "chaos"]
+BENCHMARKS = [
+    *("polling_cost", "delivery_latency", "front_throughput", "store_footprint", "chaos"),
+    "repo_misses",
+]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -22,7 +22,7 @@ import pytest
 
 from codegen_mcp.embedded import free_port, write_stack
 from codegen_mcp.settings import Settings
-from tests.support import ROOT, Front, Worker, wait_for
+from tests.support import ROOT, Front, Worker, wait_for, with_sigint
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
 CLI = [sys.executable, "-m", "codegen_mcp.cli"]
@@ -162,25 +162,33 @@ def test_wait_timeout_exits_124_and_the_run_goes_on(front: Front, stuck_task: st
     assert front.status(stuck_task)["state"] == "running"
 
 
-def test_ctrl_c_stops_waiting_and_never_the_run(front: Front, stuck_task: str) -> None:
-    process = subprocess.Popen(
-        [*CLI, "status", stuck_task, "--wait", "--url", front.url],
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_stops_waiting_and_never_the_run(
+    front: Front, stuck_task: str, inherited: str
+) -> None:
+    # "ignored": started as a background job of a script, which ignores SIGINT for its children
+    # (kill -INT still means "stop", and a script's own Ctrl-C should reach its commands)
+    argv = with_sigint(
+        [*CLI, "status", stuck_task, "--wait", "--url", front.url], ignored=inherited == "ignored"
+    )
+    with subprocess.Popen(
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
         env=_env(),
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], DEADLINE)
-        assert ready, "no progress line"
-        assert "running (ACTIVE)" in process.stdout.readline()
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=DEADLINE)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            ready, _, _ = select.select([process.stdout], [], [], DEADLINE)
+            assert ready, "no progress line"
+            assert "running (ACTIVE)" in process.stdout.readline()
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=DEADLINE)
+        finally:
+            if process.poll() is None:
+                process.kill()  # then leaving `with` reaps it and closes its pipes
     assert process.returncode == 130
     assert f"task {stuck_task} goes on" in stderr and "never stops the run" in stderr
     assert front.status(stuck_task)["state"] == "running"
@@ -303,7 +311,7 @@ def test_logs_follow_streams_new_entries_until_the_run_finishes(
 def test_config_shows_and_sets_and_never_shows_the_token(front: Front) -> None:
     shown = cli(front, "config", "get")
     assert shown.returncode == 0, shown.stderr
-    assert field(shown.stdout, "api_token").startswith("*****")
+    assert field(shown.stdout, "api_token").startswith("…")
     assert "sim-token" not in shown.stdout
     done = cli(front, "config", "set", "org_id", "1")
     assert done.returncode == 0, done.stderr
@@ -330,6 +338,23 @@ def test_the_front_is_found_from_the_environment_and_the_running_stack(
     by_stack = run("list", "--json", env=_env(CODEGEN_MCP_DATA_DIR=str(tmp_path)))
     assert by_stack.returncode == 0, by_stack.stderr
     assert json.loads(by_stack.stdout)["status"] == "success"
+
+
+def test_url_and_token_work_before_the_command_too(settings: Settings) -> None:
+    guarded = Front(replace(settings, auth_token=AUTH_TOKEN))
+    try:
+        before = run("--url", guarded.url, "--token", AUTH_TOKEN, "list")
+        inline = run(f"--url={guarded.url}", "--json", "config", "get", f"--token={AUTH_TOKEN}")
+        after_wins = run("--url", "http://127.0.0.1:9", "list", "--url", guarded.url)
+    finally:
+        guarded.stop()
+    assert before.returncode == 0, before.stderr  # the token reached the front: not a 401
+    assert inline.returncode == 0, inline.stderr
+    assert json.loads(inline.stdout)["status"] == "success"
+    assert after_wins.returncode == 2 and "bearer token" in after_wins.stderr  # reached it
+    misplaced = run("--token", "x", "simulate")
+    assert misplaced.returncode == 2
+    assert "--url, --token and --json before the command" in misplaced.stderr
 
 
 def test_a_front_with_auth_needs_the_token_and_the_cli_never_prints_it(
@@ -376,6 +401,7 @@ def test_on_a_terminal_wait_redraws_one_live_line(front: Front, worker: Worker) 
         os.close(controller)
         if process.poll() is None:
             process.kill()
+            process.wait()
     assert "\r" in screen and "\x1b[K" in screen  # redrawn in place
     assert screen.count("running (ACTIVE)") > 1  # the clock ticks between changes
     assert "\x1b[?25h" in screen  # the cursor is given back

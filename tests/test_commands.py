@@ -132,7 +132,7 @@ def test_config_set_and_get_masks_the_token(idle_front: Front) -> None:
     body = idle_front.ok("config", {"action": "set", "key": "api-token", "value": token})
     assert body["key"] == "api_token" and body["source"] == "runtime"
     got = idle_front.ok("config", {"action": "get", "key": "api_token"})
-    assert got["value"] == "*" * (len(token) - 4) + "cdef"
+    assert got["value"] == "…cdef"  # one width: the length is not shown
     assert token not in idle_front.call("config", {"action": "get"}).text
 
 

@@ -101,7 +101,13 @@ def test_healthz_says_what_is_missing(settings) -> None:
         response = requests.get(lonely.url + "/healthz", timeout=10)
         assert response.status_code == 503
         assert (
-            response.json()["sweep"] == "never seen" and response.json()["worker"] == "never seen"
+            response.json()["sweep"] == "never seen" and response.json()["worker"] == "none running"
         )
     finally:
         lonely.stop()
+
+
+def test_metrics_content_type_names_its_charset_once(front: Front) -> None:
+    response = requests.get(front.url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"

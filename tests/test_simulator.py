@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from codegen_mcp.simulator import SimConfig, Simulator
-from tests.support import wait_for
+from tests.support import wait_for, with_sigint
 
 T = TypeVar("T")
 TOKEN = "sim-token"
@@ -733,7 +733,9 @@ def test_serve_runs_in_the_foreground_until_interrupted() -> None:
         "from codegen_mcp.simulator import SimConfig, serve\n"
         "serve(SimConfig(tokens={'demo-token': 3}, org_id=5), port=0)\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        with_sigint([sys.executable, "-c", code]), stderr=subprocess.PIPE, text=True
+    )
     try:
         assert process.stderr is not None
         line = process.stderr.readline()

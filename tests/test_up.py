@@ -11,8 +11,10 @@ from pathlib import Path
 
 import requests
 
-from codegen_mcp.embedded import free_port
-from tests.support import ROOT, pid_alive, wait_for
+from codegen_mcp.embedded import free_port, reap_stale_stack
+from tests.support import ROOT, pid_alive, wait_for, with_sigint
+
+CLI = [sys.executable, "-m", "codegen_mcp.cli"]
 
 
 def test_up_simulate_serves_a_run_end_to_end_and_stops_cleanly(tmp_path: Path) -> None:
@@ -20,23 +22,16 @@ def test_up_simulate_serves_a_run_end_to_end_and_stops_cleanly(tmp_path: Path) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
     env.update(CODEGEN_MCP_POLL_INTERVAL="0.5", PYTHONUNBUFFERED="1")
     log = tmp_path / "up.log"
+    # Started with SIGINT ignored, as a script's background job is: Ctrl-C must still stop it.
+    argv = [*CLI, "up", "--simulate", "--port", str(port), "--data-dir", str(tmp_path / "data")]
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "codegen_mcp.cli",
-                "up",
-                "--simulate",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
+            with_sigint(argv, ignored=True),
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a failed test kills the group: nothing left behind
         )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -65,7 +60,9 @@ def test_up_simulate_serves_a_run_end_to_end_and_stops_cleanly(tmp_path: Path) -
         wait_for(lambda: not pid_alive(redis_pid), timeout=10, what="embedded redis to stop")
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            reap_stale_stack(tmp_path / "data")  # its redis-server runs in a session of its own
         print(log.read_text(errors="replace")[-3000:])
 
 

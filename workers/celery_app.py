@@ -12,14 +12,20 @@ nobody is launching, so recovery takes seconds, not the visibility timeout.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_prerun, worker_process_init
+from celery.signals import (
+    heartbeat_sent,
+    worker_process_init,
+    worker_ready,
+    worker_shutting_down,
+)
 
-from codegen_mcp import queue
+from codegen_mcp import queue, secret
 from codegen_mcp.embedded import resolve_redis_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
@@ -28,6 +34,7 @@ from workers import tasks
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
     url = redis_url or resolve_redis_url(settings)
+    secret.install(settings, url)  # worker, beat and flower alike: no log line shows a secret
     app = Celery("codegen_mcp", broker=url, set_as_current=False)
     app.conf.update(
         task_default_queue=queue.queue_name(settings),
@@ -59,10 +66,7 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
             state["services"] = Services(settings, url)
         return state["services"]
 
-    @task_prerun.connect(weak=False)
-    def _worker_seen(sender: Any = None, **_: Any) -> None:
-        hostname = getattr(getattr(sender, "request", None), "hostname", None) or "worker"
-        services().recorder.worker_seen(str(hostname))
+    _watch_liveness(app, services)
 
     @worker_process_init.connect(weak=False)
     def _fresh_connections_after_fork(**_: Any) -> None:
@@ -70,6 +74,33 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
 
     tasks.register(app, services)
     return app
+
+
+def _watch_liveness(app: Celery, services: Callable[[], Services]) -> None:
+    """Heartbeats in Redis while this worker consumes: /healthz counts processes running now.
+
+    Celery's signals are process-wide: each handler acts only for this app's own worker.
+    """
+    consuming: set[str] = set()
+
+    @worker_ready.connect(weak=False)
+    def _ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is app:
+            consuming.add(str(sender.hostname))
+            services().recorder.worker_started(str(sender.hostname))
+
+    @heartbeat_sent.connect(weak=False)
+    def _alive(sender: Any = None, **_: Any) -> None:
+        hostname = str(getattr(sender.eventer, "hostname", ""))
+        # The Heart sends a last "offline" event when it stops (tref is None): no renewal.
+        if hostname in consuming and sender.tref is not None:
+            services().recorder.worker_alive(hostname)
+
+    @worker_shutting_down.connect(weak=False)
+    def _stopping(sender: Any = None, **_: Any) -> None:
+        if str(sender) in consuming:
+            consuming.discard(str(sender))
+            services().recorder.worker_stopped(str(sender))
 
 
 @cache

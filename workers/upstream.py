@@ -3,9 +3,12 @@ facts a launch needs (the token's user, the repository's id)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
+
+from redis.exceptions import LockError
 
 from codegen_mcp import prompts
 from codegen_mcp.api.budget import token_key
@@ -21,6 +24,10 @@ CORRELATION_PAGES = 3
 LOG_PAGES = 20
 CLOCK_SLACK = 300.0  # seconds of disagreement tolerated between our clock and the API's
 REPO_CACHE_SECONDS = 600
+# A miss re-reads the repository list at most this often (for everyone together): a name
+# added in Codegen is found within this time, and misses cannot drain the read budget.
+REPO_MISS_SECONDS = 30
+REPO_LOCK_SECONDS = 120  # a read of a long list may wait for budget page after page
 
 
 def user_id(services: Services, client: CodegenClient) -> int | None:
@@ -92,25 +99,52 @@ def resume_reached_run(client: CodegenClient, task: dict[str, Any]) -> bool:
 
 
 def resolve_repo(services: Services, client: CodegenClient, repo: str) -> int:
-    """owner/name -> the API's repo_id, from a short-lived cache refreshed on a miss."""
+    """owner/name -> the API's repo_id, from a cached copy of the organization's list.
+
+    A name not in the copy re-reads the list, but at most once per REPO_MISS_SECONDS for
+    all callers together: misses share that read (one reader, the others wait for it) and
+    are answered from it until it is that old. So `new` calls naming unknown repositories,
+    however many, cost a couple of reads a minute, and never starve the sweep.
+    """
     key = services.store.key("repos", client.credentials.org_id)
     name = repo.lower()
     cached = services.redis.hget(key, name)
     if cached is None:
-        repos = _fetch_repos(client)
-        pipe = services.redis.pipeline()
-        pipe.delete(key)
-        if repos:
-            pipe.hset(key, mapping=repos)
-        pipe.expire(key, REPO_CACHE_SECONDS)
-        pipe.execute()
-        cached = repos.get(name)
+        cached = _refresh_repos(services, client, key).get(name)
     if cached is None:
         raise ApiNotFound(
             f"repository {repo!r} is not in Codegen organization {client.credentials.org_id}; "
-            "add it in Codegen first (nothing was created)"
+            f"add it in Codegen first (nothing was created; the list is re-read at most "
+            f"every {REPO_MISS_SECONDS} s)"
         )
     return int(cached)
+
+
+def _refresh_repos(services: Services, client: CodegenClient, key: str) -> dict[str, str]:
+    """The repository list, read from the API unless another caller did so moments ago."""
+    fresh = f"{key}:fresh"
+    lock = services.redis.lock(f"{key}:lock", timeout=REPO_LOCK_SECONDS, blocking_timeout=30)
+    if not lock.acquire():
+        raise ApiUnavailable("another worker is reading the repository list; trying again")
+    try:
+        if not services.redis.exists(fresh):
+            repos = _fetch_repos(client)
+            pipe = services.redis.pipeline()
+            pipe.delete(key)
+            if repos:
+                pipe.hset(key, mapping=repos)
+            pipe.expire(key, REPO_CACHE_SECONDS)
+            pipe.set(fresh, "1", ex=REPO_MISS_SECONDS)
+            pipe.execute()
+            return repos
+        return {_text(k): _text(v) for k, v in services.redis.hgetall(key).items()}
+    finally:
+        with contextlib.suppress(LockError):  # it expired during a slow read: nothing to undo
+            lock.release()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _fetch_repos(client: CodegenClient) -> dict[str, str]:

@@ -19,11 +19,29 @@ class ApiError(CodegenMCPError):
         self.body = body
 
 
-class ApiAuthError(ApiError):
-    """401 or 403: the token is wrong or not a member of the organization."""
+FIX_TOKEN = "fix it with `config set api_token` or CODEGEN_API_TOKEN"
+FIX_ORG = "`config set org_id` or CODEGEN_ORG_ID"
 
-    http_status = 401
+
+class ApiAuthError(ApiError):
+    """401 or 403: the Codegen API token is wrong or not a member of the organization.
+
+    A 502, not a 401: the caller's own credentials were fine, ours were refused upstream,
+    so no front may answer as if the caller's token had been refused.
+    """
+
+    http_status = 502
     code = "upstream_auth"
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+        if status_code == 403:
+            hint = (
+                f"the Codegen API token may not act in this organization: {FIX_TOKEN}, "
+                f"or the organization id with {FIX_ORG}"
+            )
+        else:
+            hint = f"Codegen refused the Codegen API token: {FIX_TOKEN}"
+        super().__init__(f"{message} ({hint})", status_code=status_code, body=body)
 
 
 class ApiNotFound(ApiError):
@@ -50,6 +68,7 @@ class ApiRateLimited(ApiError):
 
     http_status = 503
     code = "upstream_rate_limited"
+    retry_after: float
 
     def __init__(
         self,

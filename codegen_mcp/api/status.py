@@ -51,3 +51,20 @@ def state_for(status: object) -> State:
     if value in NEEDS_INPUT:
         return State.PAUSED
     return State.RUNNING
+
+
+# Every status the API is known to send: the one list (`list --status` takes any of them).
+KNOWN = IN_PROGRESS | NEEDS_INPUT | SUCCEEDED | FAILED | CANCELLED
+
+
+def filter_state(name: str) -> State | None:
+    """The task state a status filter names: one of ours (case-insensitive) or one of the
+    API's statuses (mapped); None for anything else, surrounding spaces included."""
+    if name != name.strip():
+        return None
+    try:
+        return State(name.lower())
+    except ValueError:
+        pass
+    upstream = normalize(name)
+    return state_for(upstream) if upstream in KNOWN else None

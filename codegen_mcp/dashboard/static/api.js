@@ -55,11 +55,18 @@ export async function call(command, args = {}) {
     cache: "no-store",
     credentials: "omit",
   });
-  if (response.status === 401) throw new AuthRequired(token ? "rejected" : "missing");
   let body;
   try {
     body = await response.json();
   } catch {
+    body = null;
+  }
+  // Only our own front's refusal means this page's token is wrong; any other 401 (say, a
+  // proxy relaying an upstream refusal) is an error to show, not a reason to drop the token.
+  if (response.status === 401 && (body === null || body.error === "unauthorized")) {
+    throw new AuthRequired(token ? "rejected" : "missing");
+  }
+  if (body === null) {
     throw new CommandError(`the server answered HTTP ${response.status}`, "http", response.status);
   }
   if (!response.ok || body.status !== "success") {

@@ -2,11 +2,12 @@
 
 import { AuthRequired, call, forgetToken, storeToken, storedToken } from "./api.js";
 import { clock, el, refreshAges } from "./dom.js";
-import { descendantRuns, detailView, stateCounts, taskRows, treeView } from "./views.js";
+import { descendantRuns, detailView, pageOf, stateCounts, taskRows, treeView } from "./views.js";
 
 const POLL_MS = 2000;
 const LOGS_EVERY_MS = 6000; // agent logs cost Codegen API budget: read them less often
-const LIST_LIMIT = 50;
+const LIST_LIMIT = 100; // the most `list` gives; the page shows them PAGE_SIZE at a time
+const PAGE_SIZE = 10; // with the Orchestrators panel still in view on a 900-pixel-high screen
 const MAX_TREES = 6;
 const SETTLED = new Set(["paused", "completed", "failed", "cancelled"]);
 
@@ -17,6 +18,7 @@ const filters = {
   repo: params.get("repo") || "",
   task: params.get("task") || "",
 };
+let page = Math.max(0, (Number.parseInt(params.get("page"), 10) || 1) - 1); // 0: the newest
 
 let data = emptyData();
 let timer = null;
@@ -27,7 +29,10 @@ const drawn = { rows: "", trees: "", detail: "" };
 const repos = new Set();
 
 function emptyData() {
-  return { rows: [], details: new Map(), trees: [], status: null, logs: null, logsAt: 0, logsKey: "" };
+  return {
+    rows: [], page: pageOf([], 0, PAGE_SIZE), details: new Map(), trees: [],
+    status: null, logs: null, logsAt: 0, logsKey: "",
+  };
 }
 
 // -- polling ------------------------------------------------------------------------------
@@ -61,14 +66,16 @@ async function refresh() {
   if (filters.state) args.status = filters.state;
   if (filters.repo) args.repo = filters.repo;
   const { tasks } = await call("list", args);
+  const shown = pageOf(tasks, page, PAGE_SIZE);
+  page = shown.index; // the list may have shrunk under the page the user was on
   const [details, trees, selected] = await Promise.all([
-    loadDetails(tasks), loadTrees(tasks), loadSelected(),
+    loadDetails(shown.rows), loadTrees(tasks), loadSelected(),
   ]);
-  data = { ...data, rows: tasks, details, trees, ...selected };
+  data = { ...data, rows: tasks, page: shown, details, trees, ...selected };
   render();
 }
 
-// task_status of each row, for its pull requests: fetched again only when the row moves.
+// task_status of each row on the page, for its pull requests: fetched again when it moves.
 async function loadDetails(rows) {
   const details = new Map();
   const stale = [];
@@ -139,12 +146,14 @@ function ignoreNotFound(error) {
 // -- drawing ------------------------------------------------------------------------------
 function render() {
   const key = (value) => JSON.stringify(value);
-  const rowsKey = key([data.rows, [...data.details.values()], filters.task]);
+  const rowsKey = key([data.rows, data.page.index, [...data.details.values()], filters.task]);
   if (rowsKey !== drawn.rows) {
     drawn.rows = rowsKey;
-    $("task-rows").replaceChildren(...taskRows(data.rows, data.details, filters.task, select));
+    const rows = taskRows(data.rows, data.page.rows, data.details, filters.task, select);
+    $("task-rows").replaceChildren(...rows);
     $("counts").replaceChildren(...stateCounts(data.rows));
     $("tasks-empty").hidden = data.rows.length > 0;
+    renderPager();
     rememberRepos(data.rows);
   }
   const treesKey = key([data.trees, filters.task]);
@@ -159,6 +168,15 @@ function render() {
     $("detail").replaceChildren(...detailContent());
   }
   refreshAges(document);
+}
+
+function renderPager() {
+  const { index, pages, info } = data.page;
+  $("pager").hidden = data.rows.length <= PAGE_SIZE;
+  $("page-info").textContent = info;
+  $("page-prev").disabled = index === 0;
+  $("page-next").disabled = index >= pages - 1;
+  $("page-more").hidden = data.rows.length < LIST_LIMIT;
 }
 
 function detailContent() {
@@ -179,6 +197,7 @@ function rememberRepos(rows) {
 
 function wipe() {
   data = emptyData();
+  page = 0;
   drawn.rows = drawn.trees = drawn.detail = "";
   for (const id of ["task-rows", "counts", "trees", "detail", "repos"]) $(id).replaceChildren();
   repos.clear();
@@ -197,9 +216,18 @@ function refreshLogs() {
   tick();
 }
 
+function turnPage(step) {
+  page = Math.min(Math.max(0, page + step), data.page.pages - 1);
+  data = { ...data, page: pageOf(data.rows, page, PAGE_SIZE) };
+  saveFilters();
+  render(); // at once from what is loaded; the tick brings this page's pull requests
+  tick();
+}
+
 function saveFilters() {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+  if (page > 0) query.set("page", String(page + 1));
   const search = query.toString();
   history.replaceState(null, "", search ? `?${search}` : location.pathname);
 }
@@ -235,8 +263,11 @@ function askForToken(rejected) {
 function wireControls() {
   $("filter-state").value = filters.state;
   $("filter-repo").value = filters.repo;
+  $("page-prev").addEventListener("click", () => turnPage(-1));
+  $("page-next").addEventListener("click", () => turnPage(1));
   $("filter-state").addEventListener("change", (event) => {
     filters.state = event.target.value;
+    page = 0;
     saveFilters();
     tick();
   });
@@ -245,6 +276,7 @@ function wireControls() {
     clearTimeout(typing);
     typing = setTimeout(() => {
       filters.repo = event.target.value.trim();
+      page = 0;
       saveFilters();
       tick();
     }, 300);

@@ -65,17 +65,25 @@ export function duration(start, end) {
   return age(start, to);
 }
 
+// Every time on the page reads the same way, whatever the browser's locale: a 24-hour clock
+// (13:05:09) in the browser's time zone, and the date as YYYY-MM-DD where it is shown.
 export function clock(timestamp) {
   const then = Date.parse(timestamp);
   if (Number.isNaN(then)) return "";
-  return new Date(then).toLocaleTimeString(undefined, {
-    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-  });
+  const at = new Date(then);
+  return [at.getHours(), at.getMinutes(), at.getSeconds()].map(twoDigits).join(":");
 }
 
 export function localTime(timestamp) {
   const then = Date.parse(timestamp);
-  return Number.isNaN(then) ? "" : new Date(then).toLocaleString();
+  if (Number.isNaN(then)) return "";
+  const at = new Date(then);
+  const date = [at.getFullYear(), twoDigits(at.getMonth() + 1), twoDigits(at.getDate())];
+  return `${date.join("-")} ${clock(timestamp)}`;
+}
+
+function twoDigits(number) {
+  return String(number).padStart(2, "0");
 }
 
 // Refresh every age cell in place, so ticking clocks never re-render a table.

@@ -5,14 +5,15 @@ import { age, clock, duration, el, link, localTime, prNumber, statePill } from "
 const DASH = "—";
 
 // -- task table ---------------------------------------------------------------------------
-export function taskRows(rows, details, selectedId, onSelect) {
+// The rows of `shown` (a page of `rows`); an orchestrator's children are counted over `rows`.
+export function taskRows(rows, shown, details, selectedId, onSelect) {
   const children = new Map();
   for (const row of rows) {
     if (row.orchestrator_run_id != null) {
       children.set(row.orchestrator_run_id, (children.get(row.orchestrator_run_id) || 0) + 1);
     }
   }
-  return rows.map((row) => taskRow(row, details.get(row.task_id), children, selectedId, onSelect));
+  return shown.map((row) => taskRow(row, details.get(row.task_id), children, selectedId, onSelect));
 }
 
 function taskRow(row, detail, children, selectedId, onSelect) {
@@ -41,8 +42,15 @@ function taskRow(row, detail, children, selectedId, onSelect) {
   );
 }
 
+// The Codegen status that each state is named after: shown under the state only when it says
+// more (EVALUATION under running, say), so that most rows take one line.
+const PLAIN_STATUS = {
+  running: "ACTIVE", completed: "COMPLETE", failed: "ERROR", cancelled: "CANCELLED", paused: "PAUSED",
+};
+
 function upstream(codegenStatus, state) {
   if (!codegenStatus || codegenStatus.toLowerCase() === state) return null;
+  if (PLAIN_STATUS[state] === codegenStatus) return null;
   return el("div", { class: "muted small", text: codegenStatus });
 }
 
@@ -63,6 +71,16 @@ function runLink(runId, webUrl) {
 function pullRequestLinks(pullRequests) {
   if (!pullRequests || pullRequests.length === 0) return null;
   return pullRequests.map((pr) => link(pr.url, prNumber(pr), "pr"));
+}
+
+// The rows of page `page` (0 = newest), and what the pager says about it.
+export function pageOf(rows, page, size) {
+  const pages = Math.max(1, Math.ceil(rows.length / size));
+  const index = Math.min(Math.max(0, page), pages - 1);
+  const first = index * size;
+  const shown = rows.slice(first, first + size);
+  const info = rows.length ? `${first + 1}–${first + shown.length} of ${rows.length}` : "";
+  return { rows: shown, index, pages, info };
 }
 
 export function stateCounts(rows) {

@@ -1,0 +1,118 @@
+"""Per-client limits and the queue bound: no one client starves the rest.
+
+Two things are scarce and shared by every client: Codegen runs (each `new` spends one, and
+the API starts at most about ten a minute) and the API's read budgets (the `logs` budget
+most of all). Each client (see clients.py) gets a moving-window allowance of `new`/`resume`
+commands and of `logs` reads that reach the API; and the number of queued tasks overall is
+bounded. A refused command records and enqueues nothing, and says when to try again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.services import Services
+from codegen_mcp.settings import RateLimit
+
+STARTS = frozenset({"new", "resume"})
+
+
+class TooManyRequests(CodegenMCPError):
+    """One client went over one of its allowances."""
+
+    http_status = 429
+    code = "rate_limited"
+
+
+class QueueFull(CodegenMCPError):
+    """The queue holds as many tasks as it may: nobody's new work is taken for now."""
+
+    http_status = 503
+    code = "queue_full"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """One per-client limit: its setting's name, what it counts, and its rate."""
+
+    setting: str
+    what: str
+    rate: RateLimit
+
+
+def admit(services: Services, client: str, command: str) -> None:
+    """Raise unless `client` may run `command` now; a start (new, resume) takes a slot.
+
+    The queue bound is checked first, so a refusal for a full queue costs no slot.
+    """
+    if command not in STARTS:
+        return
+    _check_queue(services)
+    settings = services.settings
+    allowance = Allowance(
+        "CODEGEN_MCP_CLIENT_RUN_LIMIT", "new and resume commands", settings.client_run_limit
+    )
+    _take(services, client, allowance, "nothing was recorded")
+
+
+def take_logs_read(services: Services, client: str) -> None:
+    """Raise unless `client` may make one more `logs` read that reaches the Codegen API."""
+    allowance = Allowance(
+        "CODEGEN_MCP_CLIENT_LOGS_LIMIT",
+        "logs reads that reach the Codegen API",
+        services.settings.client_logs_limit,
+    )
+    _take(services, client, allowance, "pages read in the last few seconds are still served")
+
+
+def _take(services: Services, client: str, allowance: Allowance, note: str) -> None:
+    limiter, item = _limiter(services), _item(allowance.rate)
+    if limiter.hit(item, client, allowance.setting):
+        return
+    stats = limiter.get_window_stats(item, client, allowance.setting)
+    wait = max(math.ceil(stats.reset_time - time.time()), 1)
+    error = TooManyRequests(
+        f"too many {allowance.what} from this client: at most {allowance.rate.count} in "
+        f"{allowance.rate.window:g} s ({allowance.setting}); {note}; try again in {wait} s",
+        details={"limit": allowance.setting, "retry_after": wait},
+    )
+    error.retry_after = wait
+    raise error
+
+
+def _check_queue(services: Services) -> None:
+    bound = services.settings.max_queued
+    queued = int(services.redis.zcard(services.store.key("state", "queued")))
+    if queued < bound:
+        return
+    # The workers start about one run per create slot: that is when room is next likely.
+    create = services.settings.create_limit
+    wait = max(math.ceil(create.window / create.count), 1)
+    error = QueueFull(
+        f"{queued} tasks are queued, the most codegen-mcp holds (CODEGEN_MCP_MAX_QUEUED="
+        f"{bound}); nothing was recorded: try again in {wait} s, as the workers start them",
+        details={"limit": "CODEGEN_MCP_MAX_QUEUED", "retry_after": wait},
+    )
+    error.retry_after = wait
+    raise error
+
+
+def _limiter(services: Services) -> MovingWindowRateLimiter:
+    storage = RedisStorage(
+        "redis://",
+        connection_pool=services.redis.connection_pool,
+        key_prefix=f"{services.settings.key_prefix}:quota",
+    )
+    return MovingWindowRateLimiter(storage)
+
+
+def _item(rate: RateLimit) -> RateLimitItem:
+    # `limits` counts whole seconds: round the window up, never allowing more than asked.
+    return RateLimitItemPerSecond(rate.count, max(math.ceil(rate.window), 1))
