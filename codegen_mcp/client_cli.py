@@ -73,8 +73,13 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     cli_options.orchestrator_option(listing, "only the children of this orchestrator run")
     listing.set_defaults(run=_runner(_list))
 
-    tree = sub.add_parser("tree", parents=[common], help="the orchestrator hierarchy below a run")
+    tree = sub.add_parser(
+        "tree",
+        parents=[common],
+        help="the orchestrator hierarchy below a run; with none named, every one, newest first",
+    )
     cli_options.task_or_run(tree)
+    tree.add_argument("--limit", type=int, help="with no run named: how many (default 10)")
     tree.set_defaults(run=_runner(_tree))
 
     logs = sub.add_parser("logs", parents=[common], help="a run's agent log")
@@ -202,8 +207,12 @@ def _list(client: FrontClient, args: argparse.Namespace) -> int:
 
 
 def _tree(client: FrontClient, args: argparse.Namespace) -> int:
-    answer = client.call("tree", _present(task_id=args.task_id, agent_run_id=args.agent_run_id))
-    return _show(args, answer, cli_output.tree(answer["tree"]))
+    target = _present(task_id=args.task_id, agent_run_id=args.agent_run_id, limit=args.limit)
+    answer = client.call("tree", target)
+    if "tree" in answer:
+        return _show(args, answer, cli_output.tree(answer["tree"]))
+    drawings = [cli_output.tree(root) for root in answer.get("trees") or []]
+    return _show(args, answer, "\n\n".join(drawings) or "no orchestrator hierarchies yet")
 
 
 def _cancel(client: FrontClient, args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskF
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.tree import build as build_tree
+from codegen_mcp.tree import roots as tree_roots
 
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
@@ -63,6 +64,7 @@ def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
         {
             "command": "resume",
             "agent_run_id": args["agent_run_id"],
+            "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
             "query": args["query"],
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
@@ -120,7 +122,11 @@ def task_status(services: Services, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def tree(services: Services, args: dict[str, Any]) -> dict[str, Any]:
-    """The orchestrator hierarchy below a run: states, result summaries, deliveries."""
+    """The orchestrator hierarchy below a run: states, result summaries, deliveries; with
+    no run or task named, every hierarchy, newest first."""
+    if "agent_run_id" not in args and "task_id" not in args:
+        trees = tree_roots(services.store, limit=args.get("limit", schemas.DEFAULT_TREES))
+        return {"count": len(trees), "trees": trees}
     return {
         "tree": build_tree(
             services.store, agent_run_id=args.get("agent_run_id"), task_id=args.get("task_id")

@@ -86,7 +86,9 @@ class TaskList(TypedDict):
 
 @with_config(ALLOW_MORE)
 class Tree(TypedDict):
-    tree: dict[str, Any]
+    tree: NotRequired[dict[str, Any]]  # below the run or task named
+    trees: NotRequired[list[dict[str, Any]]]  # with neither: every hierarchy, newest first
+    count: NotRequired[int]
 
 
 @with_config(ALLOW_MORE)

@@ -126,8 +126,9 @@ TOOLS: dict[str, ToolSpec] = {
         READS_STORE,
         Tree,
         "The hierarchy of agent runs below an orchestrator run (give agent_run_id or "
-        "task_id, exactly one): each run's state, a summary of its result, and whether "
-        "that result was delivered to its orchestrator.",
+        "task_id, at most one): each run's state, a summary of its result, and whether "
+        "that result was delivered to its orchestrator. With neither: every hierarchy "
+        "(`trees`), newest first, at most `limit`.",
     ),
     "cancel": ToolSpec(
         "Cancel a task",

@@ -22,6 +22,8 @@ REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
 TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_STATUS_WAIT = 25
+MAX_TREES = 100  # `tree` without a run: how many hierarchies at most, and by default
+DEFAULT_TREES = 10
 STATE_NAMES = [s.value for s in State]
 
 
@@ -178,10 +180,23 @@ class TaskStatusArgs(Args):
 class TreeArgs(Args):
     agent_run_id = run_id(metadata=_about("The agent run at the top."))
     task_id = _task_id("A task of the run at the top.")
+    limit = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_TREES),
+        metadata=_about(
+            f"Without agent_run_id and task_id: how many hierarchies, newest first "
+            f"(default {DEFAULT_TREES})."
+        ),
+    )
 
     @validates_schema
-    def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
-        _exactly_one_of(data, "agent_run_id", "task_id")
+    def _at_most_one(self, data: dict[str, Any], **_: Any) -> None:
+        if "agent_run_id" in data and "task_id" in data:
+            raise ValidationError("Give at most one of agent_run_id or task_id.", "agent_run_id")
+        if "limit" in data and ("agent_run_id" in data or "task_id" in data):
+            raise ValidationError(
+                "Only without agent_run_id and task_id: it bounds how many hierarchies.", "limit"
+            )
 
 
 class CancelArgs(Args):

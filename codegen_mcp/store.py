@@ -109,6 +109,8 @@ class TaskStore:
             pipe.zadd(self.key("repo", str(record["repo"]).lower()), {task_id: now})
         if record.get("orchestrator_run_id") is not None:
             pipe.zadd(self.key("orch", record["orchestrator_run_id"]), {task_id: now})
+            # Every orchestrator, by the time its first child came: `tree` lists them.
+            pipe.zadd(self.key("orchestrators"), {str(record["orchestrator_run_id"]): now}, nx=True)
         if own:
             pipe.execute()
         return task_id
@@ -163,6 +165,19 @@ class TaskStore:
         pipe.zadd(self.key("run", run_id), {task_id: float(created or time.time())})
         pipe.hset(self.key("runowner"), str(run_id), task_id)
         pipe.execute()
+
+    def set_repo(self, task_id: str, repo: str) -> None:
+        """Name the repository of a task created without one (a resume), and index it."""
+        created = self.redis.hget(self.task_key(task_id), "created_ts")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.task_key(task_id), "repo", repo)
+        pipe.zadd(self.key("repo", repo.lower()), {task_id: float(created or time.time())})
+        pipe.execute()
+
+    def repo_of_run(self, run_id: int) -> str | None:
+        """The repository of a run, as the first of its tasks that names one says."""
+        rows = self.fields(self.tasks_for_run(run_id), "repo")
+        return next((row["repo"] for row in rows if row["repo"]), None)
 
     def detach_run(self, task_id: str, run_id: int) -> None:
         """Undo attach_run (a resume the API refused): the previous task owns the run again."""

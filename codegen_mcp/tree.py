@@ -11,9 +11,48 @@ MAX_DEPTH = 10
 SUMMARY = 200
 
 
+def roots(store: TaskStore, *, limit: int) -> list[dict[str, Any]]:
+    """Every hierarchy: the orchestrators that report to no one, each with the runs below it,
+    the one whose first child came last first, at most `limit` of them."""
+    found: list[dict[str, Any]] = []
+    start = 0
+    while len(found) < limit:
+        batch = _orchestrators_newest(store, start, 100)
+        if not batch:
+            break
+        start += len(batch)
+        for run_id in batch:
+            if len(found) < limit and not _reports_to_someone(store, run_id):
+                found.append(_run_node(store, run_id, depth=0, seen=set(), via=None))
+    return found
+
+
+def _reports_to_someone(store: TaskStore, run_id: int) -> bool:
+    rows = store.fields(store.tasks_for_run(run_id), "orchestrator_run_id")
+    return any(row["orchestrator_run_id"] for row in rows)
+
+
+def _orchestrators_newest(store: TaskStore, start: int, count: int) -> list[int]:
+    index = store.key("orchestrators")
+    if start == 0 and store.redis.set(store.key("orchestrators", "indexed"), "1", nx=True):
+        _index_orchestrators(store)
+    return [int(run_id) for run_id in store.redis.zrevrange(index, start, start + count - 1)]
+
+
+def _index_orchestrators(store: TaskStore) -> None:
+    """Index the orchestrators of a store written before the index existed (once)."""
+    head = store.key("orch", "")
+    for key in store.redis.scan_iter(match=head + "*", count=500):
+        first = store.redis.zrange(key, 0, 0, withscores=True)
+        if first:
+            run_id = (key.decode() if isinstance(key, bytes) else str(key))[len(head) :]
+            store.redis.zadd(store.key("orchestrators"), {run_id: first[0][1]}, nx=True)
+
+
 def build(
     store: TaskStore, *, agent_run_id: int | None = None, task_id: str | None = None
 ) -> dict[str, Any]:
+    """The hierarchy below one run, named by its id or by one of its tasks."""
     if (agent_run_id is None) == (task_id is None):
         raise InvalidRequest(
             "give exactly one of agent_run_id or task_id", details={"field": "agent_run_id"}

@@ -31,6 +31,8 @@ def task_status(task: dict[str, Any]) -> dict[str, Any]:
         "query": task.get("query"),
         "metadata": metadata,
     }
+    if task.get("finished_at"):
+        view["finished_at"] = task["finished_at"]  # the run's own end, from its log
     if task["state"] == "paused" and task.get("last_message"):
         view["last_message"] = task["last_message"]  # what the agent asks
     for name in ("cancel_scope", "cancel_note"):

@@ -81,6 +81,8 @@ async def exercise(client: Client, era: str) -> None:
     assert {done["task_id"], resumed["task_id"]} <= {row["task_id"] for row in listed["tasks"]}
     tree = await ok(client, "tree", {"task_id": done["task_id"]})
     assert tree["tree"]["agent_run_id"] == done["agent_run_id"]
+    every = await ok(client, "tree", {"limit": 5})  # no run named: every hierarchy
+    assert every["count"] == len(every["trees"]) <= 5
     logs = await ok(client, "logs", {"task_id": done["task_id"], "limit": 5})
     assert logs["agent_run_id"] == done["agent_run_id"] and logs["logs"]
     await check_cancel(client)
@@ -152,7 +154,7 @@ async def check_bad_inputs(client: Client) -> None:
         ("config", {"action": "delete"}, "action: Must be one of: set, get."),
         ("config", {"action": "get", "key": "colour"}, "unknown config key 'colour'"),
         ("list", {"limit": 500}, "limit: Must be greater than"),
-        ("tree", {}, "exactly one of agent_run_id or task_id"),
+        ("tree", {"agent_run_id": 1, "task_id": "0" * 36}, "at most one of agent_run_id or"),
         ("logs", {"task_id": "0" * 36, "agent_run_id": 1}, "exactly one of agent_run_id"),
         ("cancel", {"task_id": "0" * 36, "scope": "repo"}, "scope: The only scope is"),
     ]

@@ -46,6 +46,15 @@ def _delivered(front: Front, task_id: str, timeout: float = 30) -> dict[str, Any
     )
 
 
+def _hook_ran(front: Front, task_id: str) -> None:
+    """Wait until the finished-hook of the task's latest outcome has run."""
+    store = front.services.store
+    wait_for(
+        lambda: task_id not in [t for t, _ in store.outbox()],
+        what=f"the finished-hook of task {task_id}",
+    )
+
+
 def _sweeps_after(sim: Simulator, count: int) -> None:
     """Let the sweep look at least `count` more times."""
     start = len([e for e in sim.requests_log() if e["endpoint"] == "list"])
@@ -70,6 +79,7 @@ def test_idle_orchestrator_gets_the_result_at_once(
     delivery = front.status(resume_task)
     assert delivery["metadata"]["command"] == "resume"
     assert delivery["metadata"]["delivered_children"] == [child]
+    assert delivery["metadata"]["repo"] == "acme/demo"  # the orchestrator's repository
     assert [
         t["task_id"] for t in front.ok("list", {"orchestrator_run_id": orchestrator})["tasks"]
     ] == [child]
@@ -90,24 +100,113 @@ def test_busy_orchestrator_is_resumed_only_once_it_is_free(
     assert len(sim.run(orchestrator)["resumes"]) == 1
 
 
-def test_results_waiting_together_arrive_in_one_resume_in_completion_order(
+def test_results_waiting_together_arrive_in_the_order_their_runs_finished(
     front: Front, sim: Simulator, worker: Worker
 ) -> None:
     orchestrator = _orchestrator(front, "orchestrate [sim:stuck]")
-    children = [
-        _child(front, orchestrator, f"part {i} [sim:active={delay}] [sim:eval=0]")
-        for i, delay in enumerate((2.0, 0.3, 1.2))
-    ]
-    for child in children:
-        front.wait_state(child, "completed")
-    order = sorted(children, key=lambda c: front.status(c)["completed_at"])
+    first, second = (_child(front, orchestrator, f"part {i} [sim:stuck]") for i in (1, 2))
+    runs = [int(front.wait_state(c, "running")["agent_run_id"]) for c in (first, second)]
+    # Both finish while no sweep can look: the next sweep notices them in one pass, in the
+    # list's order (newest run first), which is the reverse of the order they finished in.
+    sim.set_faults(error_rate=1.0)
+    try:
+        for run_id in runs:
+            sim.transition(run_id, "COMPLETE", result=f"run {run_id} done")
+    finally:
+        sim.set_faults()
+    for child in (first, second):
+        wait_for(
+            lambda c=child: front.status(c)["delivery"]["state"] == "pending",
+            what=f"child {child} in the inbox",
+        )
     sim.transition(orchestrator, "COMPLETE")
-    for child in children:
+    for child in (first, second):
         _delivered(front, child)
     [resume] = sim.run(orchestrator)["resumes"]
-    positions = [resume["prompt"].index(child) for child in order]
-    assert positions == sorted(positions)
-    assert "3 child agent runs" in resume["prompt"]
+    assert resume["prompt"].index(first) < resume["prompt"].index(second)
+    assert "in the order their runs finished" in resume["prompt"]
+    assert "2 child agent runs" in resume["prompt"]
+    finished = [front.status(c)["finished_at"] for c in (first, second)]
+    assert finished[0] < finished[1]
+
+
+def test_a_delivery_time_never_changes_once_delivered(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"sub-task {QUICK}")
+    delivered = _delivered(front, child)["delivery"]
+    resume_task = delivered["resume_task_id"]
+    front.wait_state(resume_task, "completed")
+    _hook_ran(front, resume_task)
+    assert front.status(child)["delivery"] == delivered
+
+
+def test_a_paused_childs_final_outcome_reaches_its_orchestrator_after_the_answer(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"ask first [sim:paused] {QUICK}")
+    asked = _delivered(front, child)
+    assert "Question (the child waits for input)" in sim.run(orchestrator)["resumes"][0]["prompt"]
+    # The orchestrator answers without naming itself: the child's own task carries the end.
+    answer = front.ok("resume", {"agent_run_id": asked["agent_run_id"], "query": f"Yes {QUICK}"})
+    done = front.wait_state(answer["task_id"], "completed")
+    final = wait_for(
+        lambda: (
+            (s := front.status(child))["state"] == "completed"
+            and s["delivery"]["state"] == "delivered"
+            and s["delivery"]["resume_task_id"] != asked["delivery"]["resume_task_id"]
+            and s
+        ),
+        what="the child's final outcome to be delivered",
+    )
+    assert final["result"] == done["result"]
+    [second] = [r for r in sim.run(orchestrator)["resumes"][1:] if child in r["prompt"]]
+    assert "COMPLETED" in second["prompt"] and done["result"][:40] in second["prompt"]
+
+
+def test_an_answer_that_reports_to_the_same_orchestrator_delivers_the_outcome_once(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    orchestrator = _orchestrator(front)
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", what="orchestrator idle")
+    child = _child(front, orchestrator, f"ask first [sim:paused] {QUICK}")
+    run_id = _delivered(front, child)["agent_run_id"]
+    answer = front.ok(
+        "resume",
+        {"agent_run_id": run_id, "query": f"Yes {QUICK}", "orchestrator_run_id": orchestrator},
+    )["task_id"]
+    _delivered(front, answer)
+    front.wait_state(child, "completed")  # it followed its run to the end
+    _hook_ran(front, child)
+    assert front.status(child)["delivery"]["state"] == f"carried by task {answer}"
+    resumes = sim.run(orchestrator)["resumes"]
+    assert len(resumes) == 2 and answer in resumes[1]["prompt"]
+    assert child not in resumes[1]["prompt"]  # the same outcome is not told twice
+
+
+def test_tree_without_arguments_shows_every_hierarchy_newest_first(
+    front: Front, sim: Simulator, worker: Worker
+) -> None:
+    older = _orchestrator(front)
+    newer = _orchestrator(front)
+    children = [_child(front, run_id, f"part of {run_id} {QUICK}") for run_id in (older, newer)]
+    for child in children:
+        _delivered(front, child)
+    answer = front.ok("tree", {"limit": 2})
+    assert answer["count"] == 2
+    assert [tree["agent_run_id"] for tree in answer["trees"]] == [newer, older]
+    assert [tree["children"][0]["task_id"] for tree in answer["trees"]] == children[::-1]
+    everything = front.ok("tree")["trees"]
+    roots = [tree["agent_run_id"] for tree in everything]
+    assert roots[:2] == [newer, older]
+    child_runs = {front.status(c)["agent_run_id"] for c in children}
+    assert not child_runs & set(roots)  # a child is drawn under its orchestrator, not as a root
+    refused = front.call("tree", {"agent_run_id": older, "limit": 2})
+    assert refused.status_code == 400 and "limit" in refused.json()["message"]
 
 
 def test_children_finishing_apart_each_arrive_once(

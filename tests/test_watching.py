@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from codegen_mcp.api.status import State
 from codegen_mcp.simulator import Simulator
 from tests.support import Front, wait_for
 
@@ -165,3 +166,67 @@ def test_a_reopen_missed_between_two_looks_is_still_a_new_outcome(
     )
     assert again["state"] == "completed"
     assert front.services.store.get(task_id)["outcome_seq"] == 2
+
+
+def test_a_paused_task_follows_its_run_once_a_resume_answers_it(
+    front: Front, sim: Simulator, worker
+) -> None:
+    paused = _new(front, "needs a decision [sim:paused] [sim:active=0.2] [sim:eval=0]")
+    run_id = front.wait_state(paused, "paused")["agent_run_id"]
+    answer = front.ok(
+        "resume", {"agent_run_id": run_id, "query": "Add an option [sim:active=0.3] [sim:eval=0]"}
+    )
+    done = front.wait_state(answer["task_id"], "completed")
+    followed = front.wait_state(paused, "completed")
+    assert followed["result"] == done["result"] and followed["codegen_status"] == "COMPLETE"
+    assert "last_message" not in followed  # no question left to show
+    still_paused = front.ok("list", {"status": "paused", "limit": 100})["tasks"]
+    assert paused not in [row["task_id"] for row in still_paused]
+
+
+def test_a_resume_belongs_to_its_runs_repository(front: Front, sim: Simulator, worker) -> None:
+    first = front.wait_state(
+        _new(front, "plan [sim:active=0.2] [sim:eval=0]", "acme/web"), "completed"
+    )
+    answer = front.ok("resume", {"agent_run_id": first["agent_run_id"], "query": "now build it"})
+    assert front.status(answer["task_id"])["metadata"]["repo"] == "acme/web"
+    rows = front.ok("list", {"repo": "acme/web", "limit": 100})["tasks"]
+    [row] = [row for row in rows if row["task_id"] == answer["task_id"]]
+    assert row["repo"] == "acme/web"
+
+
+def test_a_resume_of_a_run_we_never_recorded_takes_the_repository_the_api_shows(
+    front: Front, sim: Simulator, worker
+) -> None:
+    # A run codegen-mcp created from another data directory: only its metadata says the repo.
+    run = front.services.client().create_run(
+        "made elsewhere [sim:active=0.2] [sim:eval=0]",
+        metadata={"source": "codegen-mcp", "repo": "acme/infra"},
+        repo_id=104,
+    )
+    wait_for(lambda: sim.run(run.id)["status"] == "COMPLETE", what="the outside run to finish")
+    answer = front.ok("resume", {"agent_run_id": run.id, "query": "one more thing"})
+    status = wait_for(
+        lambda: (s := front.status(answer["task_id"]))["metadata"].get("repo") and s,
+        what="the resume to know its repository",
+    )
+    assert status["metadata"]["repo"] == "acme/infra"
+    rows = front.ok("list", {"repo": "acme/infra", "limit": 100})["tasks"]
+    assert answer["task_id"] in [row["task_id"] for row in rows]
+
+
+def test_a_paused_task_whose_answer_was_missed_still_follows_its_run(
+    front: Front, sim: Simulator, worker
+) -> None:
+    paused = _new(front, "needs a decision [sim:paused] [sim:active=0.2] [sim:eval=0]")
+    run_id = front.wait_state(paused, "paused")["agent_run_id"]
+    # Another task took the run over and saw it finish, but the worker died before the paused
+    # task heard of it (or it happened before codegen-mcp made paused tasks follow their runs).
+    store = front.services.store
+    owner = store.create({"command": "resume", "agent_run_id": run_id, "query": "answered"})
+    store.attach_run(owner, run_id)
+    sim.transition(run_id, "COMPLETE", result="Answered elsewhere.")
+    outcome = {"api_status": "COMPLETE", "result": "Answered elsewhere.", "seen_active": True}
+    store.transition(owner, State.COMPLETED, **outcome)
+    followed = front.wait_state(paused, "completed")
+    assert followed["result"] == "Answered elsewhere."

@@ -19,7 +19,7 @@ from redis.exceptions import WatchError
 
 from codegen_mcp import queue
 from codegen_mcp.api.errors import ApiNotFound
-from codegen_mcp.api.models import Run
+from codegen_mcp.api.models import Run, parse_timestamp
 from codegen_mcp.api.status import State, state_for
 from codegen_mcp.services import Services
 from codegen_mcp.store import now_iso
@@ -51,6 +51,24 @@ return 1
 """
 
 
+# KEYS: the delivered children's hashes. ARGV: the resume's task id, now, then each child's
+# outcome seq. Marks each child delivered by this resume unless it already is (its delivery
+# time never changes after) or a newer outcome of it waits for a delivery of its own.
+_DELIVERED = """
+local marked = 0
+for i, key in ipairs(KEYS) do
+  local current = redis.call('HGET', key, 'delivery_seq') == ARGV[2 + i]
+  if current and (redis.call('HGET', key, 'delivery_state') ~= 'delivered'
+     or redis.call('HGET', key, 'delivery_task_id') ~= ARGV[1]) then
+    redis.call('HSET', key, 'delivery_state', 'delivered', 'delivery_task_id', ARGV[1],
+               'delivered_at', ARGV[2])
+    marked = marked + 1
+  end
+end
+return marked
+"""
+
+
 def inbox_key(services: Services, orchestrator: int) -> str:
     return services.store.key("inbox", orchestrator)
 
@@ -67,7 +85,7 @@ def pending_key(services: Services) -> str:
 def accept(services: Services, task: dict[str, Any], seq: int) -> bool:
     """Put a child's outcome `seq` in its orchestrator's inbox, unless it is there already."""
     orchestrator = int(task["orchestrator_run_id"])
-    settled = float(task.get("updated_at") or time.time())
+    settled = finished_ts(task)
     script = services.redis.register_script(_ACCEPT)
     keys = [
         services.store.task_key(task["task_id"]),
@@ -75,6 +93,15 @@ def accept(services: Services, task: dict[str, Any], seq: int) -> bool:
         pending_key(services),
     ]
     return bool(script(keys=keys, args=[seq, settled, f"{task['task_id']}:{seq}", orchestrator]))
+
+
+def finished_ts(task: dict[str, Any]) -> float:
+    """When the child's run finished, for the inbox's order: the run's own time (its log's
+    newest entry) when the hook could read it, else when we saw it settle."""
+    finished = parse_timestamp(task.get("finished_at"))
+    if finished is not None:
+        return finished.timestamp()
+    return float(task.get("updated_at") or time.time())
 
 
 def deliver(
@@ -143,27 +170,25 @@ def _remembered(services: Services, orchestrator: int) -> dict[str, Any] | None:
 
 
 def delivered(services: Services, resume_task: dict[str, Any]) -> None:
-    """The resume carrying these outcomes reached the orchestrator."""
+    """The resume carrying these outcomes reached the orchestrator.
+
+    Safe to call again (the finished-hook heals a launch that died mid-way): a child already
+    marked delivered by this resume keeps the time it was first marked.
+    """
     store = services.store
     if store.redis.hsetnx(store.task_key(resume_task["task_id"]), "latency_recorded", "1"):
         for entry in resume_task["delivers"]:
             services.recorder.delivery_latency(max(time.time() - float(entry["at"]), 0.0))
-    pipe = store.redis.pipeline(transaction=True)
-    for entry in resume_task["delivers"]:
-        pipe.hset(
-            store.task_key(entry["task_id"]),
-            mapping={
-                "delivery_state": "delivered",
-                "delivery_task_id": resume_task["task_id"],
-                "delivered_at": now_iso(),
-            },
-        )
-    pipe.execute()
+    script = services.redis.register_script(_DELIVERED)
+    keys = [store.task_key(entry["task_id"]) for entry in resume_task["delivers"]]
+    seqs = [entry["seq"] for entry in resume_task["delivers"]]
+    marked = int(script(keys=keys, args=[resume_task["task_id"], now_iso(), *seqs]))
     orchestrator = int(resume_task["agent_run_id"])
-    # Our resume makes it busy: any look taken before now no longer says it is free.
-    services.redis.hset(
-        services.store.key("orchestrators", "resumed"), str(orchestrator), repr(time.time())
-    )
+    if marked:
+        # Our resume makes it busy: any look taken before now no longer says it is free.
+        services.redis.hset(
+            services.store.key("orchestrators", "resumed"), str(orchestrator), repr(time.time())
+        )
     _clear_inflight(services, orchestrator, resume_task["task_id"])
 
 
@@ -301,6 +326,7 @@ def _resume_fields(
     return {
         "command": "resume",
         "agent_run_id": orchestrator,
+        "repo": services.store.repo_of_run(orchestrator),
         "query": compose(children, services.settings.delivery_max_result),
         "task_type": "DELIVER_RESULTS",
         "orchestrator_run_id": _orchestrator_of(services, orchestrator),

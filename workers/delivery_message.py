@@ -12,7 +12,7 @@ def compose(children: list[dict[str, Any]], max_result: int) -> str:
     noun = "child agent run" if count == 1 else "child agent runs"
     parts = [
         f"codegen-mcp: {count} {noun} you started finished. "
-        "Their outcomes, in the order they finished:"
+        "Their outcomes, in the order their runs finished:"
     ]
     for index, child in enumerate(children, 1):
         parts.append(_section(index, child, max_result))

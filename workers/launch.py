@@ -12,6 +12,7 @@ answers.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,11 +25,15 @@ from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUna
 from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.schemas import REPO_PATTERN
 from codegen_mcp.services import Services
 from codegen_mcp.store import now_iso
 from workers import delivery, observe, upstream
 
 log = logging.getLogger(__name__)
+
+REPO = re.compile(REPO_PATTERN)
+PULL_REQUEST_URL = re.compile(r"^https://github\.com/([^/\s]+/[^/\s]+)/pull/\d+")
 
 BUDGET_WAIT = 20.0  # longer waits for a create slot go back to the queue (Retry)
 MAX_ATTEMPTS = 8
@@ -222,12 +227,27 @@ def _before_resume(client: CodegenClient, task: dict[str, Any], run_id: int) -> 
 
 def _started(services: Services, task: dict[str, Any], run: Run) -> None:
     services.store.attach_run(task["task_id"], run.id)
+    if not task.get("repo") and (repo := repo_of(run)):
+        services.store.set_repo(task["task_id"], repo)  # a resume of a run we never recorded
     if task.get("cancel_requested") == "1":
         note = "the cancel came after the run had been created upstream: it is tracked and running"
         services.store.update(task["task_id"], cancel_requested=None, cancel_note=note)
     if task.get("delivers"):
         delivery.delivered(services, task)  # before the state moves: a crash here is retried
     observe.start(services, task, run)
+
+
+def repo_of(run: Run) -> str | None:
+    """The repository a run works in, as the API shows it: the `repo` codegen-mcp put in its
+    metadata, else the repository of its pull request. (The run object has no repo field.)"""
+    named = (run.metadata or {}).get("repo")
+    if isinstance(named, str) and REPO.match(named):
+        return named
+    for pr in run.pull_requests:
+        found = PULL_REQUEST_URL.match(pr.url or "")
+        if found and REPO.match(found.group(1)):
+            return found.group(1)
+    return None
 
 
 def _cancel(services: Services, task: dict[str, Any], what: str) -> None:

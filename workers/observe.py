@@ -34,12 +34,53 @@ def start(services: Services, task: dict[str, Any], run: Run) -> None:
     transition = services.store.transition(
         task["task_id"], State.RUNNING, allowed=[State.QUEUED], **fields
     )
-    if transition.applied and run.state != State.RUNNING:
+    if not transition.applied:
+        return
+    if run.state != State.RUNNING:
         apply(services, task["task_id"], run)
+    else:
+        _follow(services, run, task["task_id"])  # a resume answered the run's question
 
 
 def apply(services: Services, task_id: str, run: Run, task: dict[str, Any] | None = None) -> bool:
-    """Record an observation of `run`; returns True when the task changed."""
+    """Record an observation of `run`; returns True when the task changed.
+
+    The tasks paused on the same run hear of it too (see `_follow`).
+    """
+    changed = _observe(services, task_id, run, task)
+    if changed:
+        _follow(services, run, task_id)
+    return changed
+
+
+def _follow(services: Services, run: Run, but: str) -> None:
+    """A task paused on a run waits for an answer. Once the run moves on, whichever task (or
+    person) sent the answer, the paused task follows the run to its end: it is not left
+    showing an answered question. (A paused task leaves the watch set, and the sweep looks
+    only at a run's newest task, so it hears of the run only from here.)"""
+    store = services.store
+    others = [task_id for task_id in store.tasks_for_run(run.id) if task_id != but]
+    for task in store.get_many(others):
+        if task is not None and task["state"] == State.PAUSED:
+            _observe(services, task["task_id"], run, task)
+
+
+def paused_by_run(services: Services) -> dict[int, list[str]]:
+    """Paused tasks by run, for the sweep. A paused task follows its run once it moves on:
+    the task that sent the answer tells it so (`_follow`); the sweep, looking at the paused
+    tasks of every run it lists, catches what a crash between the two lost, and what was
+    left paused before paused tasks followed their runs. One read of the paused index."""
+    paused = services.store.in_state(State.PAUSED)
+    found: dict[int, list[str]] = {}
+    for task_id, row in zip(paused, services.store.fields(paused, "agent_run_id"), strict=True):
+        if row["agent_run_id"]:
+            found.setdefault(int(row["agent_run_id"]), []).append(task_id)
+    return found
+
+
+def _observe(
+    services: Services, task_id: str, run: Run, task: dict[str, Any] | None = None
+) -> bool:
     task = task or services.store.get(task_id)
     if task is None or task["state"] == State.QUEUED:
         return False  # a queued task is moved only by its launcher
@@ -62,6 +103,7 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
             reopened_at=now_iso(),
             started_ts=repr(time.time()),  # the wall-clock cap counts from the re-opening
             completed_at=None,
+            finished_at=None,
             seen_active=True,
             **_upstream_fields(task, run),
         )

@@ -137,13 +137,14 @@ def _poll(
             wanted.setdefault(int(row["agent_run_id"]), []).append(task_id)
     oldest = min((float(row["created_ts"] or 0) for row in rows), default=0.0)
     seen: dict[int, Run] = {}
+    paused = observe.paused_by_run(services)
 
     def on_page(runs: list[Run]) -> None:
         """Apply each page as it arrives: a sweep waiting for budget has already told
         users what it read so far."""
         page = {run.id: run for run in runs}
         seen.update(page)
-        _apply(services, page, wanted, report)
+        _apply(services, page, wanted, report, paused)
 
     _list_pages(services, client, [*wanted, *orchestrators], oldest, report, on_page)
     missing = {run_id: ids for run_id, ids in wanted.items() if run_id not in seen}
@@ -152,7 +153,11 @@ def _poll(
 
 
 def _apply(
-    services: Services, page: dict[int, Run], wanted: dict[int, list[str]], report: SweepReport
+    services: Services,
+    page: dict[int, Run],
+    wanted: dict[int, list[str]],
+    report: SweepReport,
+    paused: dict[int, list[str]],
 ) -> None:
     store = services.store
     owners = store.owners(list(page))
@@ -161,6 +166,7 @@ def _apply(
         for run_id, task_id in owners.items()
         if task_id not in wanted.get(run_id, ())
     ]  # settled owners: re-open checks
+    targets += [(r, t) for r in page for t in paused.get(r, ()) if t != owners.get(r)]  # follow
     targets += [(run_id, task_id) for run_id in page for task_id in wanted.get(run_id, ())]
     tasks = store.get_many([task_id for _, task_id in targets])
     for (run_id, task_id), task in zip(targets, tasks, strict=True):
