@@ -12,7 +12,7 @@ from typing import Any
 from codegen_mcp.api.client import Credentials
 from codegen_mcp.errors import InvalidRequest, NotConfigured
 from codegen_mcp.redis_conn import RedisClient
-from codegen_mcp.settings import Settings
+from codegen_mcp.settings import DEFAULT_API_BASE_URL, Settings
 
 KEYS = ("api_token", "org_id")
 ALIASES = {
@@ -24,6 +24,9 @@ ALIASES = {
     "organization_id": "org_id",
 }
 MAX_TOKEN_LENGTH = 512
+# The API base URL a runtime token was set for: it is sent there and nowhere else (a token
+# stored before this field existed was set for the default API).
+TOKEN_BASE_URL = "api_token_base_url"
 
 
 def canonical_key(key: str) -> str:
@@ -65,7 +68,10 @@ class RuntimeConfig:
     def set(self, key: str, value: object) -> ConfigValue:
         name = canonical_key(key)
         text = _validate(name, value)
-        self.redis.hset(self.hash_key, name, text)
+        fields = {name: text}
+        if name == "api_token":
+            fields[TOKEN_BASE_URL] = self.settings.api_base_url
+        self.redis.hset(self.hash_key, mapping=fields)
         return self.get(name)
 
     def get(self, key: str) -> ConfigValue:
@@ -80,14 +86,25 @@ class RuntimeConfig:
         return [self.get(name) for name in KEYS]
 
     def credentials(self) -> Credentials:
-        stored = self.redis.hmget(self.hash_key, list(KEYS))
-        token = stored[0] or self.settings.api_token
-        org = stored[1] or self.settings.org_id
+        stored_token, stored_org, token_base = self.redis.hmget(
+            self.hash_key, [*KEYS, TOKEN_BASE_URL]
+        )
+        base = self.settings.api_base_url
+        foreign = bool(stored_token) and (token_base or DEFAULT_API_BASE_URL) != base
+        token = (None if foreign else stored_token) or self.settings.api_token
+        org = stored_org or self.settings.org_id
         missing = [name for name, v in (("api_token", token), ("org_id", org)) if not v]
         if missing:
+            elsewhere = (
+                f" (the api_token set at runtime is for {token_base or DEFAULT_API_BASE_URL}, "
+                f"and is never sent to {base}, the API this process uses)"
+                if foreign
+                else ""
+            )
             raise NotConfigured(
-                f"Codegen {' and '.join(missing)} not configured: set CODEGEN_API_TOKEN and "
-                "CODEGEN_ORG_ID, or send the config command with action 'set'",
+                f"Codegen {' and '.join(missing)} not configured{elsewhere}: set "
+                "CODEGEN_API_TOKEN and CODEGEN_ORG_ID, or send the config command with action "
+                "'set'",
                 details={"missing": missing},
             )
         return Credentials(token=str(token), org_id=int(org))  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeAlias
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -23,3 +24,13 @@ def connect(url: str) -> RedisClient:
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=8),
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
     )
+
+
+def broker_url(url: str) -> str:
+    """The same Redis as kombu (Celery's broker) spells it: a unix socket is
+    `redis+socket:///path?virtual_host=<db>` there, `unix:///path?db=<db>` for redis-py."""
+    parts = urlsplit(url)
+    if parts.scheme != "unix":
+        return url
+    db = parse_qs(parts.query).get("db", ["0"])[0]
+    return f"redis+socket://{parts.path}?virtual_host={db}"

@@ -20,15 +20,16 @@ from celery import Celery
 from celery.signals import task_prerun, worker_process_init
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import resolve_redis_url
+from codegen_mcp.embedded import join_stack
+from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from workers import tasks
 
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
-    url = redis_url or resolve_redis_url(settings)
-    app = Celery("codegen_mcp", broker=url, set_as_current=False)
+    settings, url = (settings, redis_url) if redis_url else join_stack(settings)
+    app = Celery("codegen_mcp", broker=broker_url(url), set_as_current=False)
     app.conf.update(
         task_default_queue=queue.queue_name(settings),
         task_ignore_result=True,
