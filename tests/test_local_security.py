@@ -24,6 +24,7 @@ from codegen_mcp.embedded import EmbeddedRedis
 from codegen_mcp.local_stack import LocalStack
 from codegen_mcp.redis_conn import connect
 from tests.support import ROOT, fast_settings, wait_for
+from tests.test_up import Up
 
 NOBODY = 65534
 TOKEN = "secret-codegen-token-7f3a9c"
@@ -134,3 +135,13 @@ def test_another_local_user_gets_nothing_from_the_mcp_servers_own_stack(
         client.close()
     finally:
         stack.stop()
+
+
+def test_another_local_user_gets_nothing_from_up(open_parent: Path) -> None:
+    with Up(open_parent, "--simulate") as up:
+        assert up.call("config", action="set", key="api_token", value=TOKEN)["status"] == "success"
+        url = up.stack()["redis_url"]
+        got = attack(url, up.data_dir, "cgm:config")
+        assert_nothing_leaked(got, url)
+        assert_owner_only(up.data_dir)
+        assert up.interrupt() == 0
