@@ -3,6 +3,7 @@ restart goes on where it stopped, and what it prints works as printed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -228,3 +229,28 @@ def test_up_on_a_taken_port_names_the_option_to_change_it(tmp_path: Path) -> Non
         )
     assert ran.returncode == 2
     assert "--port" in ran.stderr and str(port) in ran.stderr
+
+
+def test_up_whose_redis_keeps_dying_stops_and_says_why(tmp_path: Path) -> None:
+    with Up(tmp_path, "--simulate") as up:
+        killed: set[int] = set()
+
+        def kill_the_next_redis() -> bool:
+            if up.process.poll() is not None:
+                return True
+            try:
+                pid = up.stack()["redis_pid"]
+            except FileNotFoundError:
+                return False  # being rewritten
+            if pid not in killed:
+                killed.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return False
+
+        wait_for(kill_the_next_redis, timeout=60, what="up to give up on its Redis")
+        assert up.process.wait(30) == 2
+        assert len(killed) == 4
+        last = up.output().rstrip().splitlines()[-1]
+        assert last.startswith("codegen-mcp: the embedded Redis died 4 times"), last
+        assert "redis.log" in last
