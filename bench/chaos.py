@@ -173,7 +173,7 @@ class Chaos:
             self.redis_up.clear()
             self.events.add("redis_stop")
             self.redis.stop()
-            self.redis = EmbeddedRedis(self.work / "redis", port=self.redis.port)
+            self.redis = EmbeddedRedis(self.work / "redis")
             self.redis.start()
             self._watch_redis()
             self.events.redis_restarts += 1

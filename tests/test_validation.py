@@ -264,7 +264,10 @@ def test_a_stored_token_that_cannot_go_in_a_header_fails_tasks_visibly_and_stays
     settings = own_front.services.settings
     task = own_front.ok("new", {**NEW, "query": "Add a README [sim:active=0.2]"})
     bad = "sk-pasted-0123456789…abcdef"
-    own_front.services.redis.hset(f"{settings.key_prefix}:config", "api_token", bad)
+    own_front.services.redis.hset(  # as a version that did not check tokens stored it
+        f"{settings.key_prefix}:config",
+        mapping={"api_token": bad, "api_token_base_url": settings.api_base_url},
+    )
     worker = Worker(settings, tmp_path / "worker.log").start()
     try:
         failed = own_front.wait_state(task["task_id"], "failed")

@@ -26,16 +26,17 @@ from celery.signals import (
 )
 
 from codegen_mcp import queue, secret
-from codegen_mcp.embedded import resolve_redis_url
+from codegen_mcp.embedded import join_stack
+from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from workers import tasks
 
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
-    url = redis_url or resolve_redis_url(settings)
+    settings, url = (settings, redis_url) if redis_url else join_stack(settings)
     secret.install(settings, url)  # worker, beat and flower alike: no log line shows a secret
-    app = Celery("codegen_mcp", broker=url, set_as_current=False)
+    app = Celery("codegen_mcp", broker=broker_url(url), set_as_current=False)
     app.conf.update(
         task_default_queue=queue.queue_name(settings),
         task_ignore_result=True,

@@ -4,34 +4,35 @@ Embedded Redis (unless REDIS_URL is set), the simulator with --simulate, the web
 thread, celery beat on a thread, and a Celery worker (thread pool) in the main thread, so
 Ctrl-C reaches the worker's own warm shutdown and then everything else stops in order.
 This is the one place the CLI reaches into the workers package, because it runs a worker.
+Everything it writes is its owner's alone (umask 077, the data dir 0700).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import signal
 import socket
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from celery.beat import EmbeddedService
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import (
-    EmbeddedRedis,
-    clear_stack,
-    free_port,
-    read_stack,
-    reap_stale_stack,
-    write_stack,
-)
-from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, free_port, owner_only_dir
+from codegen_mcp.errors import ConfigurationError, NotConfigured
+from codegen_mcp.redis_keeper import RedisKeeper
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer, check_bind
 from codegen_mcp.settings import Settings
+from codegen_mcp.stack_record import clear_stack, read_stack, reap_stale_stack, write_stack
+from codegen_mcp.up_banner import UpView, banner
 from codegen_mcp.web import create_app
 from workers.celery_app import create_celery
+from workers.quiet_stop import quiet_clean_stop
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +47,19 @@ class Stack:
         self.concurrency = concurrency
         # Simulated tasks live in their own Redis, never mixed with real ones.
         self.data_dir = settings.data_dir / "simulate" if simulate else settings.data_dir
-        self.redis_pid: int | None = None
+        self.redis: EmbeddedRedis | None = None
         self.sim_url: str | None = None
+        self.record: dict[str, Any] = {}
+        self.failure: str | None = None
 
     def run(self) -> None:
         check_bind(self.settings)
-        running = read_stack(self.settings.data_dir)
-        if running:
-            owner = running.get("started_by") or "codegen-mcp up"
-            where = f", web {running['web_url']}" if running.get("web_url") else ""
-            raise ConfigurationError(
-                f"{owner} already runs the local stack in {self.settings.data_dir} "
-                f"(pid {running['pid']}{where}); stop it first, or use another --data-dir"
-            )
+        os.umask(OWNER_ONLY_UMASK)  # this process's files (beat's schedule, logs) too
+        self._refuse_if_running()
+        check_port_free(self.settings.host, self.settings.port)
         reap_stale_stack(self.settings.data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        owner_only_dir(self.settings.data_dir)
+        owner_only_dir(self.data_dir)
         with ExitStack() as cleanup:
             settings, url = self._start_backends(cleanup)
             services = Services(settings, url)
@@ -70,34 +69,67 @@ class Stack:
             web = ThreadedServer(create_app(services), settings.host, settings.port)
             web.start()
             cleanup.callback(web.stop)
-            write_stack(
-                self.settings.data_dir,
-                redis_url=url,
-                web_url=web.url,
-                simulate=self.simulate,
-                redis_pid=self.redis_pid,
-            )
+            self.record = {
+                "redis_url": url,
+                "web_url": web.url,
+                "simulate": self.simulate,
+                "api_base_url": settings.api_base_url,
+            }
+            self._write_record()
             cleanup.callback(clear_stack, self.settings.data_dir)
-            self._banner(web.url, url)
+            self._keep_redis(cleanup)
+            print(banner(self._view(web.url, url, services)), file=sys.stderr, flush=True)
             self._run_worker(settings, url)
+        if self.failure:
+            raise ConfigurationError(self.failure)
+        print("codegen-mcp stopped cleanly; tasks are kept in", self.data_dir, file=sys.stderr)
+
+    def _refuse_if_running(self) -> None:
+        running = read_stack(self.settings.data_dir)
+        if running:
+            owner = running.get("started_by") or "codegen-mcp up"
+            where = f", web {running['web_url']}" if running.get("web_url") else ""
+            raise ConfigurationError(
+                f"{owner} already runs the local stack in {self.settings.data_dir} "
+                f"(pid {running['pid']}{where}); stop it first, or use another --data-dir"
+            )
+
+    def _write_record(self) -> None:
+        redis_pid = self.redis.process.pid if self.redis and self.redis.process else None
+        write_stack(self.settings.data_dir, **self.record, redis_pid=redis_pid)
 
     def _start_backends(self, cleanup: ExitStack) -> tuple[Settings, str]:
         settings = self.settings.with_(data_dir=self.data_dir)
         url = settings.redis_url
         if not url:
-            redis = EmbeddedRedis(self.data_dir / "redis")
-            url = redis.start()
-            cleanup.callback(redis.stop)
-            self.redis_pid = redis.process.pid if redis.process else None
+            self.redis = EmbeddedRedis(self.data_dir / "redis")
+            url = self.redis.start()
+            cleanup.callback(self.redis.stop)
         if self.simulate:
             from codegen_mcp.simulator import SimConfig, Simulator
 
-            simulator = Simulator(SimConfig(tokens={SIM_TOKEN: 7}, org_id=SIM_ORG))
+            simulator = Simulator(
+                SimConfig(tokens={SIM_TOKEN: 7}, org_id=SIM_ORG),
+                state_file=self.data_dir / "simulator.json",
+            )
             sim_url = simulator.start(port=free_port())
             cleanup.callback(simulator.stop)
             settings = settings.with_(api_base_url=sim_url, api_token=SIM_TOKEN, org_id=SIM_ORG)
             self.sim_url = sim_url
         return settings, url
+
+    def _keep_redis(self, cleanup: ExitStack) -> None:
+        if self.redis is None:
+            return  # REDIS_URL's Redis is someone else's to keep
+        keeper = RedisKeeper(self.redis, lambda _: self._write_record(), self._give_up)
+        keeper.start()
+        cleanup.callback(keeper.stop)
+
+    def _give_up(self, reason: str) -> None:
+        """Stop `up` the way Ctrl-C does (the worker's warm shutdown), then say why."""
+        log.error("%s", reason)
+        self.failure = reason
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def _run_worker(self, settings: Settings, url: str) -> None:
         # Our own "task X: completed" lines tell the story; Celery's per-task lines drown it.
@@ -117,31 +149,50 @@ class Stack:
                 hostname=f"up@{socket.gethostname()}",
                 without_mingle=True,
                 without_gossip=True,
+                # Our banner says what matters; our last line must reach the terminal as is.
+                quiet=True,
+                redirect_stdouts=False,
             )
-            worker.start()
+            with quiet_clean_stop():
+                worker.start()
         finally:
             beat.stop()
 
-    def _banner(self, web_url: str, redis_url: str) -> None:
-        mode = (
+    def _view(self, web_url: str, redis_url: str, services: Services) -> UpView:
+        api = (
             f"simulated Codegen API at {self.sim_url} "
             f"(no account needed; its record: {self.sim_url}/_sim/runs)"
             if self.simulate
             else self.settings.api_base_url
         )
-        print(
-            f"\ncodegen-mcp is up\n  web:   {web_url}  (POST / with a command)\n"
-            f"  redis: {_no_password(redis_url)}  data in {self.data_dir}\n  api:   {mode}\n"
-            f"try:\n  curl -s {web_url} -H 'Content-Type: application/json' "
-            '-d \'{"command": "new", "args": {"repo": "acme/demo", "query": "Add a README"}}\'\n'
-            "Ctrl-C stops everything.\n",
-            file=sys.stderr,
-            flush=True,
+        try:
+            services.config.credentials()
+            configured = True
+        except NotConfigured:
+            configured = False
+        return UpView(
+            web_url=web_url,
+            redis_url=redis_url,
+            data_dir=str(self.data_dir),
+            api=api,
+            auth=bool(self.settings.auth_token),
+            configured=configured,
         )
 
 
-def _no_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts if the web port is taken, naming the option to change it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ConfigurationError(
+                    f"cannot listen on {host}:{port}: {exc.strerror}"
+                ) from None
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (another program, or another "
+                "`codegen-mcp up`?); choose another with --port, e.g. --port 8081"
+            ) from None

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from codegen_mcp.simulator.api import api_blueprint
 from codegen_mcp.simulator.control import control_blueprint
 from codegen_mcp.simulator.gate import json_response
+from codegen_mcp.simulator.persist import persist
 from codegen_mcp.simulator.state import SimState
 
 CONTROL_PREFIX = "/_sim"
@@ -45,6 +46,7 @@ def create_app(state: SimState) -> Flask:
                 "fault": g.get("sim_fault"),
             }
             state.traffic.record(entry, rate_limited=g.get("sim_rate_limited", False))
+        persist(state)  # a no-op without a state file, or when nothing changed
         return response
 
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -11,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from codegen_mcp.simulator.app import create_app
 from codegen_mcp.simulator.config import SimConfig
 from codegen_mcp.simulator.faults import Faults
+from codegen_mcp.simulator.persist import StateFile, persist
 from codegen_mcp.simulator.state import SimState
 
 STOP_POLL_SECONDS = 0.05
@@ -24,9 +26,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class Simulator:
-    def __init__(self, config: SimConfig | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, *, state_file: Path | None = None) -> None:
+        """`state_file`: where the runs are kept across restarts (None: in memory only)."""
         self.config = config or SimConfig()
-        self.state = SimState(self.config)
+        store = StateFile(state_file) if state_file is not None else None
+        self.state = SimState(self.config, store=store)
         self.app = create_app(self.state)
         # The base URL once started ("" before): a plain attribute, so fixtures may set it too.
         self.url = ""
@@ -62,6 +66,7 @@ class Simulator:
             self._thread.join(timeout=5)
         self._server = self._thread = None
         self.url = ""
+        persist(self.state)
 
     def __enter__(self) -> Simulator:
         if self._server is None:

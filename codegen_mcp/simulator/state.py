@@ -25,6 +25,7 @@ from codegen_mcp.simulator.faults import Faults
 from codegen_mcp.simulator.logs import logs_page
 from codegen_mcp.simulator.outcomes import FOLLOW_UP, Round, first_line
 from codegen_mcp.simulator.pages import page
+from codegen_mcp.simulator.persist import StateFile, restore
 from codegen_mcp.simulator.pull_requests import pull_request
 from codegen_mcp.simulator.run import SimRun, Step
 from codegen_mcp.simulator.statuses import is_final
@@ -38,12 +39,20 @@ NO_SUCH_REPO = "No repos found in the organization matching the given repo_id."
 
 
 class SimState:
-    def __init__(self, config: SimConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        clock: Callable[[], float] = time.time,
+        store: StateFile | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.lock = threading.RLock()
         self.traffic = Traffic(config, self.lock)
+        self.store = store
         self.reset()
+        if store is not None and (saved := store.load()) is not None:
+            restore(self, saved)  # nobody else can hold the lock yet
 
     def reset(self) -> None:
         with self.lock:
