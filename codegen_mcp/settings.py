@@ -64,6 +64,12 @@ class Settings:
     logs_limit: RateLimit = RateLimit(55, 60.0)
     key_prefix: str = "cgm"
     data_dir: Path = Path.home() / ".codegen-mcp"
+    # The HTTP fronts' edge (web.py, serving.py, mcp_http.py): Host names answered besides
+    # loopback, wrong bearer tokens one address may send before it must wait, and how long a
+    # client may stall while sending a request.
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_limit: RateLimit = RateLimit(10, 60.0)
+    read_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -89,6 +95,10 @@ class Settings:
             "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
             "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",
             "data_dir": Path(env.get("CODEGEN_MCP_DATA_DIR") or Path.home() / ".codegen-mcp"),
+            # the HTTP fronts' edge
+            "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
+            "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
+            "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 30.0, minimum=1.0),
         }
         values.update(overrides)
         return cls(**values)
@@ -115,6 +125,9 @@ class Settings:
             "CODEGEN_MCP_LOGS_LIMIT": str(self.logs_limit),
             "CODEGEN_MCP_REDIS_PREFIX": self.key_prefix,
             "CODEGEN_MCP_DATA_DIR": str(self.data_dir),
+            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
+            "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -154,6 +167,11 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of host names, blanks dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:
