@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from codegen_mcp.embedded import free_port
 
-CLIENT_TIMEOUT = 30.0
+CLIENT_TIMEOUT = 60.0
 HALF_BODY = (
     b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     b"Content-Length: 100\r\n\r\n" + b'{"command": "list", ' + b" " * 30
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for slow in args.slow:
             with (_up_server if name == "up" else _web_server)() as port:
                 took, threads = probe(port, slow, args.idle)
-            answer = f"{took * 1000:.0f} ms" if took is not None else "no answer in 30 s"
+            answer = f"{took * 1000:.0f} ms" if took is not None else "no answer in 60 s"
             where = f", {threads} threads in-process" if name == "up" else ""
             print(f"{name}: {slow} {kind} connections -> GET / {answer}{where}", flush=True)
     return 0

@@ -136,7 +136,7 @@ def _web(args: argparse.Namespace) -> int:
 
 def _mcp(args: argparse.Namespace) -> int:
     from codegen_mcp.local_stack import Backend
-    from codegen_mcp.mcp_http import transport_security
+    from codegen_mcp.mcp_http import serve_http, transport_security
     from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind
 
@@ -158,9 +158,7 @@ def _mcp(args: argparse.Namespace) -> int:
                     "the bearer token guards the server"
                 )
             log.info("serving MCP on http://%s:%d/mcp", settings.host, args.port)
-            server.run(
-                "streamable-http", host=settings.host, port=args.port, transport_security=security
-            )
+            serve_http(server, settings, args.port, security)
         else:
             log.info("serving MCP on stdio")
             server.run("stdio")  # until the host closes stdin

@@ -5,6 +5,7 @@ slowing of bearer-token guessing."""
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 
-from codegen_mcp.settings import RateLimit
+from codegen_mcp.settings import RateLimit, Settings
 
 
 class SharedSecret(TokenVerifier):
@@ -125,3 +126,62 @@ def too_many_failures_message(seconds: int) -> str:
         f"too many wrong bearer tokens from this address: Retry-After {seconds} s "
         "(send Authorization: Bearer <CODEGEN_MCP_AUTH_TOKEN>)"
     )
+
+
+class SlowGuessing:
+    """ASGI middleware: an address past the wrong-token limit gets 429 and Retry-After
+    (before its token is even looked at); every 401 the app answers counts against it."""
+
+    def __init__(self, app: Any, failures: AuthFailures) -> None:
+        self.app = app
+        self.failures = failures
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.failures.retry_after(address)
+        if wait is not None:
+            await _too_many(send, wait)
+            return
+
+        async def counting(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self.failures.failed(address)
+            await send(message)
+
+        await self.app(scope, receive, counting)
+
+
+async def _too_many(send: Any, wait: int) -> None:
+    body = json.dumps(
+        {"status": "error", "error": "rate_limited", "message": too_many_failures_message(wait)}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(wait).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def serve_http(
+    server: Any, settings: Settings, port: int, security: TransportSecuritySettings | None
+) -> None:
+    """What MCPServer.run("streamable-http") does, with wrong-token guessing slowed."""
+    import anyio
+    import uvicorn
+
+    app: Any = server.streamable_http_app(transport_security=security, host=settings.host)
+    if settings.auth_token:
+        app = SlowGuessing(app, AuthFailures(settings.auth_failure_limit))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=port,
+        log_level=server.settings.log_level.lower(),
+        timeout_keep_alive=5,
+    )
+    anyio.run(uvicorn.Server(config).serve)

@@ -92,7 +92,7 @@ class ThreadedServer:
         *,
         threads: int = 16,
         connections: int = 1000,
-        read_timeout: float = 30.0,
+        read_timeout: float = 10.0,
     ) -> None:
         timeout = max(1, round(read_timeout))
         try:

@@ -69,7 +69,7 @@ class Settings:
     # client may stall while sending a request.
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
-    read_timeout: float = 30.0
+    read_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -98,7 +98,7 @@ class Settings:
             # the HTTP fronts' edge
             "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
-            "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 30.0, minimum=1.0),
+            "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
         }
         values.update(overrides)
         return cls(**values)

@@ -3,8 +3,10 @@ how it reads a command body (size, Content-Type, JSON that would crash a parser)
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+import socket
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -166,8 +168,18 @@ def _read(stream: Any, size: int) -> bytes:
             parts.append(part)
             got += len(part)
     except OSError:  # the server's read timeout: the client stopped sending
+        _stop_reading(request.environ)
         raise RequestTimeout("the request body stopped arriving before it was complete") from None
     return b"".join(parts)
+
+
+def _stop_reading(environ: dict[str, Any]) -> None:
+    """Under gunicorn, end the stalled client's input: its thread must not wait again to
+    drain the rest of a body that is not coming (the answer can still be written)."""
+    sock = environ.get("gunicorn.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RD)
 
 
 def _drain(stream: Any, rest: int | None) -> bool:

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from codegen_mcp import cli
+from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.serving import check_bind
 from codegen_mcp.settings import RateLimit, Settings
-from tests.support import Front
+from tests.support import ROOT, Front, settings_env, wait_for
 
 STRONG = "a-strong-token-of-forty-characters-000000"
 LIST = {"command": "list", "args": {}}
+MCP_HTTP = [sys.executable, "-m", "codegen_mcp.cli", "mcp", "--transport", "http"]
 
 
 def _port(front: Front) -> int:
@@ -177,3 +183,40 @@ def test_right_tokens_are_never_slowed(guarded: Front) -> None:
 def test_the_server_header_names_no_version(front: Front) -> None:
     server = requests.get(front.url, timeout=10).headers.get("Server", "")
     assert not any(ch.isdigit() for ch in server), server
+
+
+def test_the_mcp_http_front_slows_repeated_wrong_tokens(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **settings_env(settings),
+        "CODEGEN_MCP_AUTH_TOKEN": STRONG,
+        "CODEGEN_MCP_AUTH_FAILURE_LIMIT": "3/60",
+    }
+    with open(tmp_path / "mcp.log", "wb") as log:
+        process = subprocess.Popen(
+            [*MCP_HTTP, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/mcp"
+    wrong = {"Accept": "application/json, text/event-stream", "Authorization": "Bearer guess"}
+    try:
+        wait_for(lambda: _answers(url, process), 30, "the MCP HTTP front to listen")
+        statuses = [requests.post(url, json={}, headers=wrong, timeout=10) for _ in range(4)]
+        assert [r.status_code for r in statuses[:2]] == [401, 401]  # the wait counted one
+        assert statuses[-1].status_code == 429
+        assert int(statuses[-1].headers["Retry-After"]) >= 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _answers(url: str, process: subprocess.Popen[bytes]) -> bool:
+    assert process.poll() is None, "the MCP front exited"
+    try:
+        requests.post(url, timeout=1)
+    except requests.ConnectionError:
+        return False
+    return True
