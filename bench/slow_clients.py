@@ -2,7 +2,7 @@
 
 Each server the web front runs under gets N "slow" connections that send a POST's headers
 and half its declared body and then stall (or, with --idle, connect and send nothing), and
-is then asked `GET /` by a fresh client with a 30 s timeout. It prints how long that request
+is then asked `GET /` by a fresh client with a 60 s timeout (--client-timeout). It prints how long that request
 took (or that it got no answer) and, for the in-process server `up` uses, how many threads
 the process had. Servers: "up" (serving.ThreadedServer, in-process, as `codegen-mcp up`
 runs it) and "web" (`run_gunicorn` with the `web` defaults, 2 workers x 8 threads, in a child).
@@ -36,6 +36,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow", type=int, nargs="+", default=[16, 64, 300])
     parser.add_argument("--idle", action="store_true", help="connect and send nothing")
     parser.add_argument("--server", nargs="+", default=["up", "web"], choices=["up", "web"])
+    parser.add_argument("--client-timeout", type=float, default=CLIENT_TIMEOUT)
     parser.add_argument("--serve-gunicorn", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -98,7 +99,7 @@ def _get(port: int, timeout: float) -> float | None:
         connection.close()
 
 
-def probe(port: int, slow: int, idle: bool) -> tuple[float | None, int]:
+def probe(port: int, slow: int, idle: bool, timeout: float) -> tuple[float | None, int]:
     sockets = []
     try:
         for _ in range(slow):
@@ -108,7 +109,7 @@ def probe(port: int, slow: int, idle: bool) -> tuple[float | None, int]:
                 sock.sendall(HALF_BODY)
         time.sleep(1.0)  # let the server take them all in before the probe
         threads = threading.active_count()
-        return _get(port, CLIENT_TIMEOUT), threads
+        return _get(port, timeout), threads
     finally:
         for sock in sockets:
             sock.close()
@@ -123,8 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.server:
         for slow in args.slow:
             with (_up_server if name == "up" else _web_server)() as port:
-                took, threads = probe(port, slow, args.idle)
-            answer = f"{took * 1000:.0f} ms" if took is not None else "no answer in 60 s"
+                took, threads = probe(port, slow, args.idle, args.client_timeout)
+            answer = (
+                f"{took * 1000:.0f} ms"
+                if took is not None
+                else f"no answer in {args.client_timeout:g} s"
+            )
             where = f", {threads} threads in-process" if name == "up" else ""
             print(f"{name}: {slow} {kind} connections -> GET / {answer}{where}", flush=True)
     return 0

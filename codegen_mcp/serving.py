@@ -90,7 +90,7 @@ class ThreadedServer:
         host: str,
         port: int,
         *,
-        threads: int = 16,
+        threads: int = 32,
         connections: int = 1000,
         read_timeout: float = 10.0,
     ) -> None:

@@ -124,6 +124,8 @@ def read_json_body() -> Any:
             f"the Content-Type header must be application/json (got {request.content_type!r})"
         )
     data = _read_limited()
+    if not data.strip():
+        return None  # the caller says what a body must look like
     try:
         return json.loads(data)
     except RecursionError:

@@ -136,6 +136,11 @@ def test_a_body_that_is_not_json_says_so(front: Front) -> None:
     assert status == 400 and "not valid JSON" in answer["message"]
 
 
+def test_an_empty_body_says_what_a_body_must_be(front: Front) -> None:
+    status, answer = _raw_post(front, b"", {"Content-Type": "application/json"})
+    assert status == 400 and '{"command": "new"' in answer["message"]
+
+
 # -- #10.14: strong tokens beyond loopback, slowed guessing ----------------------------------
 def test_binding_beyond_loopback_needs_a_strong_token() -> None:
     for weak in ("x", "s3cret-token", "a" * 31):
