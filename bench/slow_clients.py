@@ -4,8 +4,9 @@ Each server the web front runs under gets N "slow" connections that send a POST'
 and half its declared body and then stall (or, with --idle, connect and send nothing), and
 is then asked `GET /` by a fresh client with a 60 s timeout (--client-timeout). It prints
 how long that request took (or that it got no answer) and, for the in-process server `up`
-uses, how many threads the process had. Servers: "up" (serving.ThreadedServer, in-process, as `codegen-mcp up`
-runs it) and "web" (`run_gunicorn` with the `web` defaults, 2 workers x 8 threads, in a child).
+uses, how many threads the process had. Servers: "up" (serving.ThreadedServer, in-process,
+as `codegen-mcp up` runs it) and "web" (`run_gunicorn` with the `web` defaults, 2 workers x
+8 threads, in a child).
 
     uv run python -m bench.slow_clients [--slow 16 64 300] [--idle] [--server up web]
 """
