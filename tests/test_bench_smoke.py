@@ -8,7 +8,14 @@ import pytest
 
 from bench import common
 
-BENCHMARKS = ["polling_cost", "delivery_latency", "front_throughput", "store_footprint", "chaos"]
+BENCHMARKS = [
+    "polling_cost",
+    "delivery_latency",
+    "front_throughput",
+    "store_footprint",
+    "chaos",
+    "slow_clients",
+]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
