@@ -67,11 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="web port (default PORT or 8080)")
     up.add_argument("--data-dir", type=Path, help="where the embedded Redis keeps its data")
     up.add_argument("--concurrency", type=int, default=4, help="worker threads (default 4)")
+    _access_log_option(up)
     up.set_defaults(run=_up)
 
     web = sub.add_parser("web", help="serve the HTTP front with gunicorn (production)")
     web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     web.add_argument("--threads", type=int, default=8)
+    _access_log_option(web)
     web.set_defaults(run=_web)
 
     mcp = sub.add_parser(
@@ -106,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _access_log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log one line per HTTP request (off by default: the dashboard polls every 2 s)",
+    )
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         name: getattr(args, name)
@@ -116,8 +126,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from codegen_mcp.serving import ACCESS_LOG
     from workers.stack import Stack
 
+    ACCESS_LOG.setLevel(logging.INFO if args.access_log else logging.WARNING)
     stack = Stack(_settings(args), simulate=args.simulate, concurrency=args.concurrency)
     stack.run()
     return 0
@@ -132,13 +144,15 @@ def _web(args: argparse.Namespace) -> int:
     settings, redis_url = join_stack(Settings.from_env())  # the stack's API base URL too
     check_bind(settings)
     services = Services(settings, redis_url)
-    run_gunicorn(create_app(services), settings, args.workers, args.threads)
+    run_gunicorn(
+        create_app(services), settings, args.workers, args.threads, access_log=args.access_log
+    )
     return 0
 
 
 def _mcp(args: argparse.Namespace) -> int:
     from codegen_mcp.local_stack import Backend
-    from codegen_mcp.mcp_http import transport_security
+    from codegen_mcp.mcp_http import serve_http, transport_security
     from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind
 
@@ -163,9 +177,7 @@ def _mcp(args: argparse.Namespace) -> int:
                     "the bearer token guards the server"
                 )
             log.info("serving MCP on http://%s:%d/mcp", settings.host, args.port)
-            server.run(
-                "streamable-http", host=settings.host, port=args.port, transport_security=security
-            )
+            serve_http(server, settings, args.port, security)
         else:
             from codegen_mcp.mcp_stdio import serve_stdio
 

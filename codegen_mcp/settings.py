@@ -72,6 +72,12 @@ class Settings:
     max_queued: int = 300  # queued tasks overall
     logs_cache_seconds: float = 5.0
     trusted_proxies: int = 0  # proxies whose X-Forwarded-For is believed
+    # The HTTP fronts' edge (web.py, serving.py, mcp_http.py): Host names answered besides
+    # loopback, wrong bearer tokens one address may send before it must wait, and how long a
+    # client may stall while sending a request.
+    allowed_hosts: tuple[str, ...] = ()
+    auth_failure_limit: RateLimit = RateLimit(10, 60.0)
+    read_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -105,6 +111,10 @@ class Settings:
             "max_queued": _count(env, "CODEGEN_MCP_MAX_QUEUED", 300, minimum=1),
             "logs_cache_seconds": _float(env, "CODEGEN_MCP_LOGS_CACHE_SECONDS", 5.0, minimum=0.0),
             "trusted_proxies": _count(env, "CODEGEN_MCP_TRUSTED_PROXIES", 0, minimum=0),
+            # the HTTP fronts' edge
+            "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
+            "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
+            "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
         }
         values.update(overrides)
         return cls(**values)
@@ -138,6 +148,9 @@ class Settings:
             "CODEGEN_MCP_MAX_QUEUED": str(self.max_queued),
             "CODEGEN_MCP_LOGS_CACHE_SECONDS": str(self.logs_cache_seconds),
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
+            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
+            "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -177,6 +190,11 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of host names, blanks dropped."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:

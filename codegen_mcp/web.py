@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 from typing import Any
@@ -11,14 +10,14 @@ from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret
-from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable, Unauthorized
+from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret, web_edge
+from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
+from codegen_mcp.web_edge import MAX_BODY
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 1024 * 1024
 ACCEPTED = {"new", "resume"}
 
 
@@ -27,18 +26,13 @@ def create_app(services: Services) -> Flask:
     app = Flask("codegen_mcp")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["codegen_mcp"] = services
-    token = services.settings.auth_token
     app.register_blueprint(dashboard.blueprint())
-
-    @app.before_request
-    def _authenticate() -> None:
-        # The dashboard's page holds no data; its data calls to POST / carry the token.
-        if token and request.path != "/healthz" and request.blueprint != dashboard.NAME:
-            _check_bearer(token)
+    # Host, Origin and bearer token; the dashboard's page holds no data, its calls carry it.
+    web_edge.install(app, services.settings, exempt_blueprint=dashboard.NAME)
 
     @app.post("/")
     def command() -> tuple[Response, int]:
-        body = request.get_json(silent=True)
+        body = web_edge.read_json_body()
         if not isinstance(body, dict):
             raise InvalidRequest(
                 'the body must be a JSON object like {"command": "new", "args": {...}}'
@@ -109,17 +103,6 @@ def create_app(services: Services) -> Flask:
         )
 
     return app
-
-
-def _check_bearer(expected: str) -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), expected.encode()
-    ):
-        raise Unauthorized(
-            "missing or wrong bearer token: send Authorization: Bearer <CODEGEN_MCP_AUTH_TOKEN>"
-        )
 
 
 def _envelope(

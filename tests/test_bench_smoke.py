@@ -9,8 +9,13 @@ import pytest
 from bench import common
 
 BENCHMARKS = [
-    *("polling_cost", "delivery_latency", "front_throughput", "store_footprint", "chaos"),
+    "polling_cost",
+    "delivery_latency",
+    "front_throughput",
+    "store_footprint",
+    "chaos",
     "repo_misses",
+    "slow_clients",
 ]
 
 

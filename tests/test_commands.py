@@ -203,6 +203,6 @@ def test_auth_token_is_required_when_set(settings: Settings) -> None:
 def test_refuses_a_public_address_without_an_auth_token() -> None:
     with pytest.raises(ConfigurationError, match="CODEGEN_MCP_AUTH_TOKEN"):
         check_bind(Settings(host="0.0.0.0"))
-    check_bind(Settings(host="0.0.0.0", auth_token="x"))
+    check_bind(Settings(host="0.0.0.0", auth_token="x" * 32))
     check_bind(Settings(host="127.0.0.1"))
     check_bind(Settings(host="::1"))

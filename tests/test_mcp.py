@@ -287,6 +287,8 @@ def http_server(
         **settings_env(settings),
         "CODEGEN_MCP_AUTH_TOKEN": AUTH_TOKEN,
         "CODEGEN_MCP_ALLOWED_HOSTS": ALLOWED_HOST,
+        # These tests send many wrong tokens on purpose: never slow them (test_web_edge does).
+        "CODEGEN_MCP_AUTH_FAILURE_LIMIT": "1000/60",
     }
     log = tmp_path_factory.mktemp("mcp-http") / "server.log"
     with open(log, "wb") as output:

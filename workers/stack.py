@@ -66,7 +66,12 @@ class Stack:
             if self.simulate:
                 services.config.set("api_token", SIM_TOKEN)
                 services.config.set("org_id", SIM_ORG)
-            web = ThreadedServer(create_app(services), settings.host, settings.port)
+            web = ThreadedServer(
+                create_app(services),
+                settings.host,
+                settings.port,
+                read_timeout=settings.read_timeout,
+            )
             web.start()
             cleanup.callback(web.stop)
             self.record = {
