@@ -32,6 +32,9 @@ def execute(
         )
     loaded = schemas.load(command, args)
     try:
+        if command in quotas.STARTS:
+            # A start that cannot be sent is refused before it takes the client's allowance.
+            services.config.credentials()
         quotas.admit(services, client, command)  # before anything is recorded or enqueued
         if command == "logs":  # charged per read that reaches the API, not per call
             return steering.logs(services, loaded, client)

@@ -163,6 +163,26 @@ def test_the_queue_bound_refuses_new_work_with_a_clear_message(
         web.stop()
 
 
+def test_a_start_refused_for_missing_credentials_spends_no_allowance(settings: Settings) -> None:
+    bare = settings.with_(
+        api_token=None,
+        org_id=None,
+        client_run_limit=RateLimit(1, 600),
+        new_wait=0.0,
+        key_prefix=unique(),
+    )
+    services = Services(bare, bare.redis_url or "")
+    args = {"repo": "acme/demo", "query": "x"}
+    for _ in range(3):
+        with pytest.raises(CodegenMCPError) as refused:
+            commands.execute(services, "new", args, client="addr:10.0.0.3")
+        assert refused.value.code == "not_configured"
+    services.config.set("api_token", "sim-token")
+    services.config.set("org_id", "1")
+    # The client's one start in the window is still there for the first `new` that can go.
+    assert commands.execute(services, "new", args, client="addr:10.0.0.3")["state"] == "queued"
+
+
 @pytest.mark.anyio
 async def test_over_mcp_a_refused_new_is_a_tool_error_with_the_same_words(
     settings: Settings,
