@@ -45,7 +45,8 @@ def execute(
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     services.config.credentials()  # fail now, before anything is recorded or enqueued
-    task_id = services.store.create(
+    task_id = quotas.create_queued(
+        services,
         {
             "command": "new",
             "repo": args["repo"],
@@ -54,7 +55,7 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
             "pr": args.get("pr"),
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
-        }
+        },
     )
     services.queue.send(queue.LAUNCH, task_id)
     return _started(services, task_id, "Agent run")
@@ -62,14 +63,15 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
 
 def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     services.config.credentials()
-    task_id = services.store.create(
+    task_id = quotas.create_queued(
+        services,
         {
             "command": "resume",
             "agent_run_id": args["agent_run_id"],
             "query": args["query"],
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
-        }
+        },
     )
     services.queue.send(queue.LAUNCH, task_id)
     return _started(services, task_id, f"Resume of agent run {args['agent_run_id']}")

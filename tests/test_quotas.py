@@ -163,6 +163,23 @@ def test_the_queue_bound_refuses_new_work_with_a_clear_message(
         web.stop()
 
 
+def test_the_queue_bound_holds_under_a_concurrent_burst(
+    settings: Settings, tmp_path: Path
+) -> None:
+    bounded = fast_settings(
+        settings.redis_url or "", settings.api_base_url, tmp_path, new_wait=0, max_queued=5
+    )
+    web = Front(bounded)
+    try:
+        answers = burst(web, 64, threads=32)  # many see room for one more at the same instant
+        codes = [a.status_code for a in answers]
+        assert codes.count(202) == 5 and codes.count(503) == 59
+        assert recorded(web) == 5
+        assert web.services.redis.llen(bounded.key_prefix) == 5  # nothing more enqueued
+    finally:
+        web.stop()
+
+
 def test_a_start_refused_for_missing_credentials_spends_no_allowance(settings: Settings) -> None:
     bare = settings.with_(
         api_token=None,
