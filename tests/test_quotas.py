@@ -163,9 +163,7 @@ def test_the_queue_bound_refuses_new_work_with_a_clear_message(
         web.stop()
 
 
-def test_the_queue_bound_holds_under_a_concurrent_burst(
-    settings: Settings, tmp_path: Path
-) -> None:
+def test_the_queue_bound_holds_under_a_concurrent_burst(settings: Settings, tmp_path: Path) -> None:
     bounded = fast_settings(
         settings.redis_url or "", settings.api_base_url, tmp_path, new_wait=0, max_queued=5
     )
