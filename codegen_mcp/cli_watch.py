@@ -177,7 +177,7 @@ def follow_logs(
     task_id = target.get("task_id")
     if task_id is not None:
         _wait_for_run(client, task_id)  # one that settled without a run: logs says so
-    page = client.call("logs", {**target, "limit": limit})
+    page = _read_logs(client, {**target, "limit": limit})
     seen = _total(page)
     _emit(list(reversed(page.get("logs") or [])), out, as_json)
     while True:
@@ -197,12 +197,26 @@ def _emit_new(
 ) -> tuple[int, str | None]:
     """Print the entries after the first `seen`, oldest first; the count and Codegen status."""
     while True:
-        page = client.call("logs", {**target, "skip": seen, "limit": PAGE, "reverse": False})
+        page = _read_logs(client, {**target, "skip": seen, "limit": PAGE, "reverse": False})
         entries = page.get("logs") or []
         _emit(entries, out, as_json)
         seen += len(entries)
         if len(entries) < PAGE:
             return seen, page.get("codegen_status")
+
+
+def _read_logs(client: FrontClient, args: dict[str, Any]) -> dict[str, Any]:
+    """A page of the log. Over this client's logs allowance (429; the dashboard and other
+    readers on this machine share it), wait as long as the front says and read again."""
+    while True:
+        try:
+            return client.call("logs", args)
+        except FrontError as exc:
+            if exc.http_status != 429:
+                raise
+            cli_output.error(f"{exc.message} (waiting, then following on)")
+            wait = exc.body.get("retry_after")
+            time.sleep(wait if isinstance(wait, int | float) and wait > 0 else LOG_EVERY)
 
 
 def _wait_for_run(client: FrontClient, task_id: str) -> None:

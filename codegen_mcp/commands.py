@@ -33,6 +33,9 @@ def execute(
         )
     loaded = schemas.load(command, args)
     try:
+        if command in quotas.STARTS:
+            # A start that cannot be sent is refused before it takes the client's allowance.
+            services.config.credentials()
         quotas.admit(services, client, command)  # before anything is recorded or enqueued
         if command == "logs":  # charged per read that reaches the API, not per call
             return steering.logs(services, loaded, client)
@@ -43,7 +46,8 @@ def execute(
 
 def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     services.config.credentials()  # fail now, before anything is recorded or enqueued
-    task_id = services.store.create(
+    task_id = quotas.create_queued(
+        services,
         {
             "command": "new",
             "repo": args["repo"],
@@ -52,7 +56,7 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
             "pr": args.get("pr"),
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
-        }
+        },
     )
     services.queue.send(queue.LAUNCH, task_id)
     return _started(services, task_id, "Agent run")
@@ -60,7 +64,8 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
 
 def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     services.config.credentials()
-    task_id = services.store.create(
+    task_id = quotas.create_queued(
+        services,
         {
             "command": "resume",
             "agent_run_id": args["agent_run_id"],
@@ -68,7 +73,7 @@ def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
             "query": args["query"],
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
-        }
+        },
     )
     services.queue.send(queue.LAUNCH, task_id)
     return _started(services, task_id, f"Resume of agent run {args['agent_run_id']}")

@@ -18,8 +18,8 @@ from io import TextIOWrapper
 from typing import Any
 
 import anyio
-import mcp_types as types
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from mcp import types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
@@ -37,7 +37,9 @@ def serve_stdio(server: MCPServer) -> None:
 
 
 async def _serve(server: MCPServer) -> None:
-    # What MCPServer.run_stdio_async does, with our checked stdin: the SDK has no other seam.
+    # What MCPServer.run_stdio_async does, with our checked stdin: the SDK has no other seam
+    # (mcp 2.3: no public name for the low-level server; its own in-memory client reads
+    # `_lowlevel_server` too). tests/test_mcp_stdio.py fails if an upgrade moves it.
     lowlevel = server._lowlevel_server
     send, receive = anyio.create_memory_object_stream[Rejection](64)
     stdin = CheckedLines(_claim_stdin(), send)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit
@@ -87,9 +89,31 @@ def _take(services: Services, client: str, allowance: Allowance, note: str) -> N
     raise error
 
 
+def create_queued(services: Services, fields: dict[str, Any]) -> str:
+    """Record a queued task (TaskStore.create) unless the queue is full, in one step.
+
+    The count and the write are one transaction (WATCH on the queued set, retried when it
+    moved), so commands arriving in the same instant cannot all take the last free place.
+    """
+    queued = services.store.key("state", State.QUEUED.value)
+
+    def record(pipe: Any) -> str:
+        _refuse_if_full(services, int(pipe.zcard(queued)))
+        pipe.multi()
+        return services.store.create(fields, pipe)
+
+    return str(services.redis.transaction(record, queued, value_from_callable=True))
+
+
 def _check_queue(services: Services) -> None:
+    """The early check in `admit`, so a full queue costs no slot; create_queued decides."""
+    _refuse_if_full(
+        services, int(services.redis.zcard(services.store.key("state", State.QUEUED.value)))
+    )
+
+
+def _refuse_if_full(services: Services, queued: int) -> None:
     bound = services.settings.max_queued
-    queued = int(services.redis.zcard(services.store.key("state", "queued")))
     if queued < bound:
         return
     # The workers start about one run per create slot: that is when room is next likely.

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from codegen_mcp.embedded import free_port, write_stack
-from codegen_mcp.settings import Settings
+from codegen_mcp.settings import RateLimit, Settings
 from tests.support import ROOT, Front, Worker, wait_for, with_sigint
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
@@ -306,6 +306,22 @@ def test_logs_follow_streams_new_entries_until_the_run_finishes(
     by_run = cli(front, "logs", "--run", run_id, "--follow", "--limit", "2")
     assert by_run.returncode == 0, by_run.stderr
     assert by_run.stdout.splitlines() == lines[-2:]
+
+
+def test_logs_follow_waits_out_the_logs_allowance_instead_of_quitting(
+    settings: Settings, worker: Worker
+) -> None:
+    # One read per 8 s for this client, no cache to hide it: the follower's second read is
+    # refused (429), as when the dashboard and a follower share one loopback client.
+    tight = Front(replace(settings, client_logs_limit=RateLimit(1, 8), logs_cache_seconds=0.0))
+    try:
+        task_id = started_task(tight, "Follow me slowly [sim:active=6] [sim:eval=0.5]")
+        done = cli(tight, "logs", task_id, "--follow", "--limit", "1")
+    finally:
+        tight.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split("  ")[1] == "FINAL_ANSWER"
+    assert "CODEGEN_MCP_CLIENT_LOGS_LIMIT" in done.stderr  # it said why it paused
 
 
 def test_config_shows_and_sets_and_never_shows_the_token(front: Front) -> None:

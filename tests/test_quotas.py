@@ -163,6 +163,41 @@ def test_the_queue_bound_refuses_new_work_with_a_clear_message(
         web.stop()
 
 
+def test_the_queue_bound_holds_under_a_concurrent_burst(settings: Settings, tmp_path: Path) -> None:
+    bounded = fast_settings(
+        settings.redis_url or "", settings.api_base_url, tmp_path, new_wait=0, max_queued=5
+    )
+    web = Front(bounded)
+    try:
+        answers = burst(web, 64, threads=32)  # many see room for one more at the same instant
+        codes = [a.status_code for a in answers]
+        assert codes.count(202) == 5 and codes.count(503) == 59
+        assert recorded(web) == 5
+        assert web.services.redis.llen(bounded.key_prefix) == 5  # nothing more enqueued
+    finally:
+        web.stop()
+
+
+def test_a_start_refused_for_missing_credentials_spends_no_allowance(settings: Settings) -> None:
+    bare = settings.with_(
+        api_token=None,
+        org_id=None,
+        client_run_limit=RateLimit(1, 600),
+        new_wait=0.0,
+        key_prefix=unique(),
+    )
+    services = Services(bare, bare.redis_url or "")
+    args = {"repo": "acme/demo", "query": "x"}
+    for _ in range(3):
+        with pytest.raises(CodegenMCPError) as refused:
+            commands.execute(services, "new", args, client="addr:10.0.0.3")
+        assert refused.value.code == "not_configured"
+    services.config.set("api_token", "sim-token")
+    services.config.set("org_id", "1")
+    # The client's one start in the window is still there for the first `new` that can go.
+    assert commands.execute(services, "new", args, client="addr:10.0.0.3")["state"] == "queued"
+
+
 @pytest.mark.anyio
 async def test_over_mcp_a_refused_new_is_a_tool_error_with_the_same_words(
     settings: Settings,

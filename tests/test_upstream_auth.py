@@ -9,6 +9,7 @@ fix, never our own 401 with WWW-Authenticate; the CLI does not blame CODEGEN_MCP
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import State
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
@@ -118,3 +120,12 @@ def test_cli_names_the_codegen_token_not_its_own(refused_front: Front) -> None:
     )
     assert done.returncode != 0
     _names_the_codegen_token(done.stderr)
+
+
+def test_an_upstream_auth_error_says_its_advice_once_after_pickling() -> None:
+    # Celery's prefork pool and result backends carry exceptions pickled: rebuilt from args.
+    for status in (401, 403):
+        sent = ApiAuthError(f"Codegen answered {status}", status_code=status)
+        carried = pickle.loads(pickle.dumps(sent))
+        assert str(carried) == str(sent) == sent.message
+        assert str(carried).count("CODEGEN_API_TOKEN") == 1

@@ -48,7 +48,8 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
         # Tasks are safe to run twice, so a task that cannot be acknowledged after a lost
         # broker connection is better cancelled and redelivered than left dangling.
         worker_cancel_long_running_tasks_on_connection_loss=True,
-        # Task events feed Flower (the `flower` process of the Procfile).
+        # Task events feed Flower (the `flower` process of the Procfile), and they switch on
+        # the worker's heartbeat, which /healthz counts on (_watch_liveness): keep them on.
         worker_send_task_events=True,
         task_send_sent_event=True,
         beat_schedule={

@@ -137,14 +137,10 @@ def _refresh_repos(services: Services, client: CodegenClient, key: str) -> dict[
             pipe.set(fresh, "1", ex=REPO_MISS_SECONDS)
             pipe.execute()
             return repos
-        return {_text(k): _text(v) for k, v in services.redis.hgetall(key).items()}
+        return dict(services.redis.hgetall(key))  # the client decodes (redis_conn.connect)
     finally:
         with contextlib.suppress(LockError):  # it expired during a slow read: nothing to undo
             lock.release()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _fetch_repos(client: CodegenClient) -> dict[str, str]:

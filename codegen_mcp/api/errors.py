@@ -34,14 +34,19 @@ class ApiAuthError(ApiError):
     code = "upstream_auth"
 
     def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
-        if status_code == 403:
-            hint = (
-                f"the Codegen API token may not act in this organization: {FIX_TOKEN}, "
-                f"or the organization id with {FIX_ORG}"
-            )
-        else:
-            hint = f"Codegen refused the Codegen API token: {FIX_TOKEN}"
-        super().__init__(f"{message} ({hint})", status_code=status_code, body=body)
+        # Rebuilt from its args (unpickled, as Celery carries exceptions), it has its advice.
+        if not message.endswith(tuple(f"({_auth_advice(code)})" for code in (401, 403))):
+            message = f"{message} ({_auth_advice(status_code)})"
+        super().__init__(message, status_code=status_code, body=body)
+
+
+def _auth_advice(status_code: int | None) -> str:
+    if status_code == 403:
+        return (
+            f"the Codegen API token may not act in this organization: {FIX_TOKEN}, "
+            f"or the organization id with {FIX_ORG}"
+        )
+    return f"Codegen refused the Codegen API token: {FIX_TOKEN}"
 
 
 class ApiNotFound(ApiError):
