@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import OperationalError
 
+from codegen_mcp.errors import StoreUnavailable
 from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.settings import Settings
 
@@ -27,12 +29,27 @@ class Queue:
         self.app.conf.update(
             task_ignore_result=True,
             broker_connection_retry_on_startup=True,
-            broker_transport_options=transport_options(),
+            broker_transport_options=sender_transport_options(settings),
+            # One retry on a fresh connection (a restarted Redis), not Celery's three: a
+            # request waits at most about two socket timeouts for the broker.
+            task_publish_retry_policy={"max_retries": 1, "interval_start": 0},
         )
         self.queue = queue_name(settings)
 
     def send(self, name: str, *args: Any, **options: Any) -> None:
-        self.app.send_task(name, args=list(args), queue=self.queue, **options)
+        """Enqueue `name`; StoreUnavailable when Redis refuses or does not answer in time."""
+        try:
+            self.app.send_task(name, args=list(args), queue=self.queue, **options)
+        except OperationalError as exc:  # kombu's wrapper of the redis error, after retries
+            raise StoreUnavailable.from_exception(exc) from exc
+
+
+def sender_transport_options(settings: Settings) -> dict[str, Any]:
+    """The senders' options: every socket call bounded like the store's (a frozen Redis
+    answers nothing, and without a timeout a publish waits forever). Only for senders: the
+    worker's consumer blocks in BRPOP on purpose and keeps the shared options."""
+    timeout = settings.redis_timeout
+    return {**transport_options(), "socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
 def transport_options() -> dict[str, Any]:

@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,6 +23,7 @@ import pytest
 
 from codegen_mcp.embedded import free_port, write_stack
 from codegen_mcp.settings import RateLimit, Settings
+from codegen_mcp.simulator import Simulator
 from tests.support import ROOT, Front, Worker, wait_for, with_sigint
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
@@ -289,15 +291,37 @@ def test_logs_print_the_newest_entries_last(front: Front, worker: Worker) -> Non
 
 
 def test_logs_follow_streams_new_entries_until_the_run_finishes(
-    front: Front, worker: Worker
+    front: Front, worker: Worker, sim: Simulator
 ) -> None:
-    task_id = started_task(front, "Follow me [sim:active=3] [sim:eval=0.5]")
-    done = cli(front, "logs", task_id, "--follow", "--limit", "1")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    kinds = [line.split("  ")[1] for line in lines]
-    assert kinds[-2:] == ["PLAN_EVALUATION", "FINAL_ANSWER"]
-    assert kinds.count("ACTION") >= 2, lines  # more than the one asked for at the start
+    # A stuck run acts once a second until told to finish: the follower always has entries
+    # to stream, however late it starts, and the run ends only when the test says so.
+    task_id = started_task(front, "Follow me [sim:stuck]")
+    follower = subprocess.Popen(
+        [*CLI, "logs", task_id, "--follow", "--limit", "1", "--url", front.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=_env(),
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")))
+    reader.start()
+    try:
+        # It starts with one entry (--limit 1): a second ACTION was streamed as it appeared.
+        wait_for(lambda: _kinds(lines).count("ACTION") >= 2, DEADLINE, "a streamed ACTION")
+        assert follower.poll() is None, "the follower left while the run was still going"
+        sim.transition(int(front.status(task_id)["agent_run_id"]), "EVALUATION")
+        assert follower.wait(DEADLINE) == 0, follower.stderr.read()
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+        reader.join()
+        follower.stdout.close()
+        follower.stderr.close()
+    lines = [line.rstrip("\n") for line in lines]
+    assert _kinds(lines)[-2:] == ["PLAN_EVALUATION", "FINAL_ANSWER"]
     assert len(lines) == len(set(lines)), "an entry printed twice"
     assert front.status(task_id)["state"] == "completed"
 
@@ -322,6 +346,11 @@ def test_logs_follow_waits_out_the_logs_allowance_instead_of_quitting(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].split("  ")[1] == "FINAL_ANSWER"
     assert "CODEGEN_MCP_CLIENT_LOGS_LIMIT" in done.stderr  # it said why it paused
+
+
+def _kinds(lines: list[str]) -> list[str]:
+    """The entry kind of each printed log line (`time  KIND  text`)."""
+    return [line.split("  ")[1] for line in lines]
 
 
 def test_config_shows_and_sets_and_never_shows_the_token(front: Front) -> None:

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 import requests
 from mcp import Client
 
+from codegen_mcp.api.status import State
 from codegen_mcp.embedded import EmbeddedRedis
 from codegen_mcp.mcp_server import create_server
+from codegen_mcp.queue import Queue
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
+from codegen_mcp.web import create_app
 from tests.support import Front, fast_settings
 
 # Generous deadlines for the client, far below what a hung Redis used to cost (101 s):
@@ -127,3 +132,40 @@ async def test_mcp_tool_error_says_redis_is_unreachable(
                 _thaw(own_redis)
     text = "".join(getattr(block, "text", "") for block in result.content)
     assert result.is_error and "Redis" in text and "unreachable" in text, text
+
+
+@pytest.fixture
+def broker_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A second server: the store stays up while the broker freezes under the enqueue."""
+    server = EmbeddedRedis(tmp_path / "broker")
+    server.start()
+    yield server
+    _thaw(server)
+    server.stop()
+
+
+def test_a_new_whose_enqueue_meets_a_frozen_redis_answers_503(
+    outage_settings: Settings, own_redis: EmbeddedRedis, broker_redis: EmbeddedRedis
+) -> None:
+    """Redis froze between recording the task and enqueuing it: an answer, not a hang."""
+    services = Services(outage_settings, own_redis.url)
+    services.queue = Queue(broker_redis.url, outage_settings)  # the enqueue's own Redis
+    answers: list[Any] = []
+    request = {"command": "new", "args": {"repo": "acme/demo", "query": "Fix it"}}
+    web = create_app(services).test_client()
+    _freeze(broker_redis)
+    try:
+        caller = threading.Thread(target=lambda: answers.append(web.post("/", json=request)))
+        caller.start()
+        caller.join(CLIENT_DEADLINE)
+        assert answers, "the request hangs on the frozen Redis"
+    finally:
+        _thaw(broker_redis)
+        caller.join()
+    response = answers[0]
+    assert response.status_code == 503, response.text
+    body = response.get_json()
+    assert body["error"] == "redis_unavailable" and "unreachable" in body["message"], body
+    assert int(response.headers["Retry-After"]) > 0
+    # The task was recorded before the enqueue failed: queued, for the sweep to launch.
+    assert len(services.store.in_state(State.QUEUED)) == 1
