@@ -276,3 +276,18 @@ def test_after_the_last_attempt_only_a_busy_orchestrator_keeps_the_outcome(
     come_back(services, resume_id, code)
 
     assert task(services, child["task_id"])["delivery_state"] == state
+
+
+def test_the_order_is_when_the_runs_finished_when_their_logs_told(services: Services) -> None:
+    seen_first = settled_child(services, "finished last", at=1000.0)
+    seen_last = settled_child(services, "finished first", at=2000.0)
+    services.store.update(seen_first["task_id"], finished_at="2026-01-01T00:00:30Z")
+    services.store.update(seen_last["task_id"], finished_at="2026-01-01T00:00:10Z")
+    for child in (seen_first, seen_last):
+        delivery.accept(services, task(services, child["task_id"]), 1)
+
+    resume_id = take(services)
+
+    assert resume_id is not None
+    query = task(services, resume_id)["query"]
+    assert query.index("finished first") < query.index("finished last")

@@ -80,6 +80,7 @@ def test_a_completed_run_seen_active_again_reopens_the_task_as_a_new_outcome(
     services: Services,
 ) -> None:
     task_id = completed(services, "first")
+    services.store.update(task_id, finished_at="2026-01-01T00:00:00Z")  # as the hook reads it
     first = task(services, task_id)
     assert (first["state"], first["outcome_seq"]) == ("completed", 1)
 
@@ -89,7 +90,7 @@ def test_a_completed_run_seen_active_again_reopens_the_task_as_a_new_outcome(
     assert reopened["state"] == "running"
     assert reopened["reopen_count"] == 1
     assert reopened["seen_active"] == "1"
-    assert "completed_at" not in reopened
+    assert not {"completed_at", "finished_at"} & reopened.keys()
     assert float(reopened["started_ts"]) > float(first["started_ts"])  # the cap restarts
     assert [t for t, _ in services.store.watched()] == [task_id]
 
@@ -254,3 +255,43 @@ def test_a_paused_run_that_then_completes_is_a_second_outcome(services: Services
 
     assert task(services, task_id)["state"] == "completed"
     assert finished(services, task_id) == [1, 2]
+
+
+def paused_on_run(services: Services) -> str:
+    """A task whose run asked a question (paused), owning the run as the launcher records."""
+    asked = started(services, Run(RUN, "ACTIVE"), agent_run_id=RUN)
+    services.store.attach_run(asked, RUN)
+    observe.apply(services, asked, Run(RUN, "PAUSED", result="which branch?"))
+    return asked
+
+
+def answered(services: Services, run: Run) -> str:
+    """Another task (the answer, a resume) started while the API shows `run`."""
+    answer = services.store.create(
+        {"repo": "acme/demo", "query": "main", "command": "resume", "agent_run_id": RUN}
+    )
+    services.store.attach_run(answer, RUN)
+    observe.start(services, task(services, answer), run)
+    return answer
+
+
+def test_a_task_paused_on_a_run_follows_it_when_another_task_sees_it_move_on(
+    services: Services,
+) -> None:
+    asked = paused_on_run(services)
+
+    answered(services, Run(RUN, "ACTIVE"))
+
+    followed = task(services, asked)
+    assert followed["state"] == "running"
+    assert asked in [t for t, _ in services.store.watched()]  # the sweep takes it from here
+
+
+def test_a_task_paused_on_a_run_takes_the_outcome_another_task_sees(services: Services) -> None:
+    asked = paused_on_run(services)
+
+    answered(services, Run(RUN, "COMPLETE", result="done on main"))
+
+    followed = task(services, asked)
+    assert (followed["state"], followed["result"]) == ("completed", "done on main")
+    assert finished(services, asked) == [1, 2]
