@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import requests
 
 from codegen_mcp.services import Services
@@ -33,6 +34,19 @@ def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "con
             return last
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def require(condition: object, reason: str) -> None:
+    """Go on if `condition` holds; else skip, saying why, or fail when `CI` is set.
+
+    A test that needs a tool the machine may lack (Chromium, npx) skips on a developer's
+    machine, but under CI a missing tool means a broken install, which must show.
+    """
+    if condition:
+        return
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
 
 
 def pid_alive(pid: int) -> bool:

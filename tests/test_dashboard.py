@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from codegen_mcp.settings import Settings
-from tests.support import Front, Worker
+from tests.support import Front, Worker, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,10 +33,14 @@ SECOND = 1000  # Playwright counts milliseconds
 STATE = "[data-field=state]"
 NODE_STATE = ":scope > .tree-line [data-field=state]"  # not its children's
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run installs it)",
-)
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed() -> None:
+    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
+    require(
+        CHROMIUM.exists(),
+        f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run installs it)",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support import Front, Worker
+from tests.support import Front, Worker, require
 from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, SECOND
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
@@ -19,7 +19,11 @@ TASKS = 30
 PAGE = 10
 ISO_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed() -> None:
+    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}")
 
 
 def pages(first: int, last: int, total: int) -> str:

@@ -13,10 +13,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from codegen_mcp.settings import Settings
-from tests.support import Front, Worker
+from tests.support import Front, Worker, require
 from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, QUICK, SECOND, TOKEN
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed() -> None:
+    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}")
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Worker, pid_alive, settings_env, wait_for
+from tests.support import ROOT, Worker, pid_alive, require, settings_env, wait_for
 
 # How a client asks for each protocol era, and the version it then speaks.
 ERAS = {
@@ -458,18 +458,21 @@ INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector", "--cli"]
 
 @pytest.fixture(scope="module")
 def inspector() -> list[str]:
-    """The Inspector CLI, fetched by npx; a machine that cannot fetch it skips, saying why."""
-    if shutil.which("npx") is None:
-        pytest.skip("npx is not installed, so the MCP Inspector cannot run")
+    """The Inspector CLI, fetched by npx; a machine that cannot fetch it skips, saying why
+    (under CI it fails: a broken install must show)."""
+    require(shutil.which("npx"), "npx is not installed, so the MCP Inspector cannot run")
     try:
         fetched = subprocess.run(
             [*INSPECTOR, "--help"], capture_output=True, text=True, timeout=180
         )
     except subprocess.TimeoutExpired:
-        pytest.skip("npx could not fetch @modelcontextprotocol/inspector within 180 s")
-    if fetched.returncode != 0:
-        reason = (fetched.stderr or fetched.stdout).strip().splitlines()[-3:]
-        pytest.skip(f"npx could not fetch @modelcontextprotocol/inspector: {' | '.join(reason)}")
+        require(False, "npx could not fetch @modelcontextprotocol/inspector within 180 s")
+        raise  # not reached: require(False, ...) always skips or fails
+    reason = (fetched.stderr or fetched.stdout).strip().splitlines()[-3:]
+    require(
+        fetched.returncode == 0,
+        f"npx could not fetch @modelcontextprotocol/inspector: {' | '.join(reason)}",
+    )
     return INSPECTOR
 
 
