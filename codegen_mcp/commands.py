@@ -6,6 +6,8 @@ Fronts (HTTP, MCP, CLI) validate nothing themselves: they hand the raw arguments
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +20,8 @@ from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.tree import build as build_tree
 from codegen_mcp.tree import roots as tree_roots
+
+log = logging.getLogger(__name__)
 
 Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
 
@@ -58,8 +62,7 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
             "orchestrator_run_id": args.get("orchestrator_run_id"),
         },
     )
-    services.queue.send(queue.LAUNCH, task_id)
-    return _started(services, task_id, "Agent run")
+    return _handed_over(services, task_id, "Agent run") or _started(services, task_id, "Agent run")
 
 
 def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +78,8 @@ def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
             "orchestrator_run_id": args.get("orchestrator_run_id"),
         },
     )
-    services.queue.send(queue.LAUNCH, task_id)
-    return _started(services, task_id, f"Resume of agent run {args['agent_run_id']}")
+    what = f"Resume of agent run {args['agent_run_id']}"
+    return _handed_over(services, task_id, what) or _started(services, task_id, what)
 
 
 def config(services: Services, args: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +155,28 @@ COMMANDS: dict[str, Command] = {
 
 
 # -- helpers -------------------------------------------------------------------------
+def _handed_over(services: Services, task_id: str, what: str) -> dict[str, Any] | None:
+    """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
+
+    The task is recorded by then, and the sweep launches queued tasks that nobody launched: an
+    error would make the caller send it again and so start a second run."""
+    try:
+        services.queue.send(queue.LAUNCH, task_id)
+    except StoreUnavailable as exc:
+        log.warning("task %s recorded, but the broker did not take it: %s", task_id, exc.message)
+        later = math.ceil(services.settings.requeue_after + services.settings.poll_interval)
+        return {
+            "task_id": task_id,
+            "agent_run_id": None,
+            "state": State.QUEUED.value,
+            "web_url": None,
+            "message": f"{what} recorded and queued; the queue did not answer, so the sweep will "
+            f"start it within about {later} s. Do not send it again: poll task_status with "
+            "this task_id.",
+        }
+    return None
+
+
 def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
     """Wait briefly for a worker to start the run, so most callers get the run id at once."""
     task = _wait_until_started(services, task_id, services.settings.new_wait)
