@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codegen_mcp import agent_logs, queue
+from codegen_mcp import queue
 from codegen_mcp.api.models import parse_timestamp
 from codegen_mcp.api.status import State
+from codegen_mcp.commands import logs as agent_logs
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from workers import delivery
