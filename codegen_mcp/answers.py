@@ -13,6 +13,8 @@ from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 ALLOW_MORE = ConfigDict(extra="allow")
+# The classes carry no docstrings on purpose: pydantic would publish one as the output
+# schema's description, and MCP hosts read those schemas.
 METADATA_FIELDS = ("repo", "branch", "pr", "orchestrator_run_id")
 QUERY_IN_ROW = 120
 STARTED_FIELDS = ("task_id", "agent_run_id", "state", "web_url", "created_at")

@@ -47,6 +47,7 @@ def commands_blueprint(services: Services) -> Blueprint:
 
     @blueprint.post("/")
     def command() -> tuple[Response, int]:
+        """The command's answer in the success envelope, or the error envelope."""
         body = web_edge.read_json_body()
         if not isinstance(body, dict):
             raise InvalidRequest(
@@ -65,6 +66,7 @@ def commands_blueprint(services: Services) -> Blueprint:
 
     @blueprint.get("/")
     def about() -> Response:
+        """What this server is and which commands it takes."""
         return jsonify(
             {
                 "name": "codegen-mcp",
@@ -85,6 +87,7 @@ def ops_blueprint(services: Services) -> Blueprint:
 
     @blueprint.get("/healthz")
     def healthz() -> tuple[Response, int]:
+        """200 when Redis answers, a worker consumes and sweeps run; else 503 with the checks."""
         healthy, checks = metrics.health(services)
         response = jsonify({"status": "success" if healthy else "error", **checks})
         if not healthy:
@@ -93,6 +96,7 @@ def ops_blueprint(services: Services) -> Blueprint:
 
     @blueprint.get("/metrics")
     def prometheus() -> Response:
+        """The metrics read from Redis at scrape time, in Prometheus' text format."""
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
     return blueprint
