@@ -114,7 +114,8 @@ class ThreadedServer:
             )
         except OSError as exc:
             raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
 
     @property
     def url(self) -> str:
@@ -127,17 +128,24 @@ class ThreadedServer:
 
     def stop(self) -> None:
         """Close the listener and every connection, and wait for the threads to end."""
+        self._stopping.set()
         if self.thread.is_alive():
-            # Closed from the I/O thread itself: its socket map is not thread-safe.
-            self.server.trigger.pull_trigger(self._close_all)
-            self.thread.join(10)
+            self.thread.join(15)
         else:
             self._close_all()
-        self.server.task_dispatcher.shutdown(timeout=5)
+
+    def _serve(self) -> None:
+        # waitress's own loop, in short turns so that a stop is seen within one.
+        while not self._stopping.is_set():
+            self.server.asyncore.loop(timeout=0.05, map=self.server._map, use_poll=True, count=1)
+        self._close_all()
 
     def _close_all(self) -> None:
-        for channel in list(self.server._map.values()):
-            channel.close()
+        # Worker threads first: one that finished a request pulls the trigger, and a trigger
+        # closed under it would write to a descriptor number some other object owns by then.
+        # Then every socket, on one thread, once (the socket map is not thread-safe).
+        self.server.task_dispatcher.shutdown(timeout=5)
+        self.server.asyncore.close_all(self.server._map)
 
 
 def _timed_worker(read_timeout: float) -> type:

@@ -148,7 +148,6 @@ class Settings:
             "CODEGEN_MCP_MAX_QUEUED": str(self.max_queued),
             "CODEGEN_MCP_LOGS_CACHE_SECONDS": str(self.logs_cache_seconds),
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
-            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
         }
@@ -157,6 +156,7 @@ class Settings:
             "CODEGEN_API_TOKEN": self.api_token,
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
+            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
