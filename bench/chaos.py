@@ -30,11 +30,12 @@ from typing import Any
 
 from bench import common
 from codegen_mcp import commands
-from codegen_mcp.api.status import SETTLED, State, state_for
+from codegen_mcp.api.status import state_for
 from codegen_mcp.embedded import EmbeddedRedis
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.states import SETTLED, State
 
 NAME = "chaos"
 ORCHESTRATORS = 10

@@ -14,10 +14,11 @@ from typing import Any
 
 from codegen_mcp import queue, quotas, schemas, steering, views
 from codegen_mcp.api.errors import ApiAuthError
-from codegen_mcp.api.status import State, filter_state
+from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.tree import build as build_tree
 from codegen_mcp.tree import roots as tree_roots
 

@@ -16,11 +16,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from codegen_mcp.api.budget import BUCKETS, Budget
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 
 
 class RedisCollector(Collector):

@@ -18,10 +18,10 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit
+from codegen_mcp.states import State
 
 STARTS = frozenset({"new", "resume"})
 

@@ -13,9 +13,10 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from codegen_mcp import config, refname
-from codegen_mcp.api.status import State, filter_state
+from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import InvalidRequest
 from codegen_mcp.fields import MAX_ID, Flag, FullMatch, Number, Text, run_id, visible_text
+from codegen_mcp.states import State
 
 MAX_QUERY = 50_000
 REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"

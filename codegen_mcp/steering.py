@@ -9,9 +9,9 @@ from typing import Any
 from redis.exceptions import LockError
 
 from codegen_mcp import agent_logs, queue, quotas
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import Conflict, NotFound
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 
 CANCEL_LOCK_WAIT = 5.0

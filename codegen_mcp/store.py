@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from codegen_mcp.api.status import State
 from codegen_mcp.redis_conn import RedisClient
+from codegen_mcp.states import State
 
 # KEYS[1]: the task hash. ARGV: prefix, task id, new state, allowed old states ("" = any),
 # now (epoch), renew ("1": a new outcome even in the same state), then field/value pairs.

@@ -13,8 +13,8 @@ import pytest
 
 from codegen_mcp import queue
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from tests.support import fast_settings
 from tests.test_observe import sent
 from workers import delivery

@@ -14,8 +14,8 @@ import pytest
 
 from codegen_mcp import queue
 from codegen_mcp.api.models import PullRequest, Run
-from codegen_mcp.api.status import State
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from tests.support import fast_settings
 from workers import observe
 

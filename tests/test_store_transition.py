@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp.api.status import State
 from codegen_mcp.redis_conn import connect
+from codegen_mcp.states import State
 from codegen_mcp.store import TaskStore, Transition
 
 

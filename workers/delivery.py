@@ -20,8 +20,9 @@ from redis.exceptions import WatchError
 from codegen_mcp import queue
 from codegen_mcp.api.errors import ApiNotFound
 from codegen_mcp.api.models import Run, parse_timestamp
-from codegen_mcp.api.status import State, state_for
+from codegen_mcp.api.status import state_for
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 from workers.delivery_message import compose
 from workers.observe import digest

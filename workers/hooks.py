@@ -9,9 +9,9 @@ from typing import Any
 
 from codegen_mcp import agent_logs, queue
 from codegen_mcp.api.models import parse_timestamp
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from workers import delivery
 
 log = logging.getLogger(__name__)

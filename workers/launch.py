@@ -23,10 +23,10 @@ from codegen_mcp import prompts
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.schemas import REPO_PATTERN
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 from workers import delivery, observe, upstream
 

@@ -21,9 +21,9 @@ from codegen_mcp import queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from workers import delivery, launch, observe, upstream
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,9 @@ from codegen_mcp.api.budget import token_key
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiUnavailable
 from codegen_mcp.api.models import Run, parse_timestamp
-from codegen_mcp.api.status import SETTLED, State, state_for
+from codegen_mcp.api.status import state_for
 from codegen_mcp.services import Services
+from codegen_mcp.states import SETTLED, State
 
 log = logging.getLogger(__name__)
 
