@@ -21,10 +21,10 @@ from codegen_mcp import queue
 from codegen_mcp.api.errors import ApiNotFound
 from codegen_mcp.api.models import Run, parse_timestamp
 from codegen_mcp.api.status import state_for
+from codegen_mcp.prompts import delivery_prompt
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
-from workers.delivery_message import compose
 from workers.observe import digest
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ def _resume_fields(
         "command": "resume",
         "agent_run_id": orchestrator,
         "repo": services.store.repo_of_run(orchestrator),
-        "query": compose(children, services.settings.delivery_max_result),
+        "query": delivery_prompt(children, services.settings.delivery_max_result),
         "task_type": "DELIVER_RESULTS",
         "orchestrator_run_id": _orchestrator_of(services, orchestrator),
         "delivers": delivers,
