@@ -386,7 +386,7 @@ def _unsettled(chaos: Chaos) -> int | None:
         return None
     store = chaos.services.store
     counts = store.counts()
-    waiting = store.redis.zcard(store.key("orchestrators", "pending"))
+    waiting = store.redis.zcard(store.keys.pending())
     return counts["queued"] + counts["running"] + waiting + len(store.outbox())
 
 

@@ -98,13 +98,13 @@ def list_tasks(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     repo = args.get("repo", "").lower() or None
     orchestrator = args.get("orchestrator_run_id")
     if orchestrator is not None:
-        index: tuple[str, ...] = ("orch", str(orchestrator))
+        index = store.keys.orch(orchestrator)
     elif repo:
-        index = ("repo", repo)
+        index = store.keys.repo(repo)
     elif state:
-        index = ("state", state.value)
+        index = store.keys.state(state.value)
     else:
-        index = ("tasks",)
+        index = store.keys.tasks()
     rows: list[dict[str, Any]] = []
     batch: list[str] = []
     for task_id in store.iter_newest(index):

@@ -16,6 +16,7 @@ from codegen_mcp.errors import InvalidRequest, NotConfigured
 from codegen_mcp.fields import MAX_ID
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import DEFAULT_API_BASE_URL, Settings
+from codegen_mcp.store_keys import Keys
 
 KEYS = ("api_token", "org_id")
 ALIASES = {
@@ -107,7 +108,7 @@ class RuntimeConfig:
     def __init__(self, client: RedisClient, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
-        self.hash_key = f"{settings.key_prefix}:config"
+        self.hash_key = Keys(settings.key_prefix).config()
 
     def set(self, key: str, value: object) -> ConfigValue:
         name = _known(key)

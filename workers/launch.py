@@ -66,9 +66,7 @@ def launch(services: Services, task_id: str) -> None:
     if task is None or task["state"] != State.QUEUED:
         return
     timeout = BUDGET_WAIT + 2 * services.settings.request_timeout + 5
-    lock = services.redis.lock(
-        store.key("lock", "launch", task_id), timeout=timeout, blocking=False
-    )
+    lock = services.redis.lock(store.keys.launch_lock(task_id), timeout=timeout, blocking=False)
     if not lock.acquire():
         return  # another worker is launching it right now
     try:
@@ -83,7 +81,7 @@ def launch(services: Services, task_id: str) -> None:
 
 
 def launch_in_progress(services: Services, task_id: str) -> bool:
-    return bool(services.redis.exists(services.store.key("lock", "launch", task_id)))
+    return bool(services.redis.exists(services.store.keys.launch_lock(task_id)))
 
 
 def retry_pending(task: dict[str, Any]) -> bool:
@@ -139,8 +137,8 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
             lock.reacquire()
         except LockError:
             raise LostLock() from None
-        key = services.store.task_key(task["task_id"])
-        services.redis.hsetnx(key, "attempted_at", repr(time.time()))  # the first attempt's time
+        # the first attempt's time
+        services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))
         services.store.update(task["task_id"], **{flag: True})
 
     return before_send

@@ -33,7 +33,7 @@ REPO_LOCK_SECONDS = 120  # a read of a long list may wait for budget page after 
 
 def user_id(services: Services, client: CodegenClient) -> int | None:
     """The token's user (cached), so list calls see only our own API runs."""
-    key = services.store.key("me", token_key(client.credentials.token))
+    key = services.store.keys.me(token_key(client.credentials.token))
     cached = services.redis.get(key)
     if cached:
         return int(cached)
@@ -107,7 +107,7 @@ def resolve_repo(services: Services, client: CodegenClient, repo: str) -> int:
     are answered from it until it is that old. So `new` calls naming unknown repositories,
     however many, cost a couple of reads a minute, and never starve the sweep.
     """
-    key = services.store.key("repos", client.credentials.org_id)
+    key = services.store.keys.repos(client.credentials.org_id)
     name = repo.lower()
     cached = services.redis.hget(key, name)
     if cached is None:
