@@ -61,6 +61,9 @@ class OrchestratorBusy(CodegenMCPError):
 
 
 def launch(services: Services, task_id: str) -> None:
+    """Create (new) or resume (resume) the run of a queued task, at most once upstream:
+    one launcher at a time holds the task's lock, and a task no longer queued is left alone.
+    Raises Retry when a later attempt should try again."""
     store = services.store
     task = store.get(task_id)
     if task is None or task["state"] != State.QUEUED:
@@ -81,6 +84,7 @@ def launch(services: Services, task_id: str) -> None:
 
 
 def launch_in_progress(services: Services, task_id: str) -> bool:
+    """Some launcher holds the task's lock right now."""
     return bool(services.redis.exists(services.store.keys.launch_lock(task_id)))
 
 
