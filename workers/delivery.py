@@ -134,8 +134,10 @@ def is_idle(status: str) -> bool:
 
 def _take(services: Services, orchestrator: int, status: str, result_digest: str) -> str | None:
     """Take the inbox as one resume and hand it to the launch queue."""
+    taken: list[dict[str, Any]] = []
 
     def fields(delivers: list[dict[str, Any]]) -> dict[str, Any]:
+        taken[:] = delivers
         # What we just saw of the orchestrator is the resume's baseline: its launch need
         # not read the run again (one read of the budget saved per delivery).
         return {
@@ -149,7 +151,9 @@ def _take(services: Services, orchestrator: int, status: str, result_digest: str
     if task_id is None:
         return None
     services.queue.send(queue.LAUNCH, task_id)
-    log.info("delivering the results to orchestrator %s as task %s", orchestrator, task_id)
+    log.info(
+        "delivering %d result(s) to orchestrator %s as task %s", len(taken), orchestrator, task_id
+    )
     return task_id
 
 
