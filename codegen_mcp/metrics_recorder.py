@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from codegen_mcp.redis_conn import RedisClient
+from codegen_mcp.store_keys import Keys
 
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 # A worker renews its heartbeat every 2 s (Celery's heartbeat interval); one not renewed for
@@ -20,7 +21,7 @@ class Recorder:
         self.prefix = prefix
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}:metrics:{name}"
+        return Keys(self.prefix).metrics(name)
 
     def api_request(self, endpoint: str, status: int) -> None:
         self.redis.hincrby(self.key("api"), f"{endpoint}|{status}", 1)

@@ -10,10 +10,10 @@ import requests
 
 from codegen_mcp.api.budget import Budget
 from codegen_mcp.api.client import CodegenClient
-from codegen_mcp.config import RuntimeConfig
 from codegen_mcp.metrics_recorder import Recorder
 from codegen_mcp.queue import Queue
 from codegen_mcp.redis_conn import RedisClient, connect
+from codegen_mcp.runtime_config import RuntimeConfig
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
 

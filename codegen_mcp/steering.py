@@ -9,9 +9,9 @@ from typing import Any
 from redis.exceptions import LockError
 
 from codegen_mcp import agent_logs, queue, quotas
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import Conflict, NotFound
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 
 CANCEL_LOCK_WAIT = 5.0
@@ -45,7 +45,7 @@ def logs(services: Services, args: dict[str, Any], caller: str = "local") -> dic
             raise NotFound(f"task {task['task_id']} has no agent run yet (it is {task['state']})")
         run_id = int(task["agent_run_id"])
     page = (args["skip"], args["limit"], int(args["reverse"]))
-    key = services.store.key("logpage", run_id, _run_version(services, run_id), *page)
+    key = services.store.keys.logpage(run_id, _run_version(services, run_id), *page)
     if (cached := services.redis.get(key)) is not None:
         return dict(json.loads(cached))
     # One reader fills a page while the others wait for it, instead of all reading it.
@@ -90,7 +90,7 @@ def _cancel_queued(services: Services, task: dict[str, Any], scope: str | None) 
     """Hold the launch lock, so a worker cannot be creating the run while we decide."""
     store = services.store
     lock = services.redis.lock(
-        store.key("lock", "launch", task["task_id"]), timeout=30, blocking_timeout=CANCEL_LOCK_WAIT
+        store.keys.launch_lock(task["task_id"]), timeout=30, blocking_timeout=CANCEL_LOCK_WAIT
     )
     if not lock.acquire():
         raise Conflict("the run is being created right now; send cancel again in a few seconds")

@@ -64,7 +64,7 @@ def unique() -> str:
 
 
 def recorded(web: Front) -> int:
-    return int(web.services.redis.zcard(web.services.store.key("tasks")))
+    return int(web.services.redis.zcard(web.services.store.keys.tasks()))
 
 
 def endpoint_calls(sim: Simulator, endpoint: str) -> int:
@@ -212,7 +212,7 @@ async def test_over_mcp_a_refused_new_is_a_tool_error_with_the_same_words(
     assert second.is_error
     message = "".join(b.text for b in second.content if isinstance(b, TextContent))
     assert "CODEGEN_MCP_CLIENT_RUN_LIMIT" in message and "try again in" in message
-    assert int(services.redis.zcard(services.store.key("tasks"))) == 1
+    assert int(services.redis.zcard(services.store.keys.tasks())) == 1
 
 
 # -- #10.4: the logs budget ---------------------------------------------------------------

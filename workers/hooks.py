@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codegen_mcp import agent_logs, queue
+from codegen_mcp import agent_logs, inbox, queue
 from codegen_mcp.api.models import parse_timestamp
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from workers import delivery
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def on_task_finished(services: Services, task_id: str, seq: int) -> None:
             return
         if task.get("delivers") and task.get("started_at"):
             delivery.delivered(services, task)  # idempotent: heals a launch that died mid-way
-        if _bound(services, task, seq) and delivery.accept(services, task, seq):
+        if _bound(services, task, seq) and inbox.accept(services.store, task, seq):
             services.queue.send(queue.DELIVER, int(task["orchestrator_run_id"]))
     services.store.clear_outbox(task_id, seq)
 

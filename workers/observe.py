@@ -10,8 +10,8 @@ from typing import Any
 
 from codegen_mcp import queue
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import SETTLED, State
 from codegen_mcp.services import Services
+from codegen_mcp.states import SETTLED, State
 from codegen_mcp.store import Transition, now_iso
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from codegen_mcp.api.status import State, normalize, state_for
+from codegen_mcp.api.status import normalize, state_for
+from codegen_mcp.states import State
 
 
 def parse_timestamp(value: object) -> datetime | None:
