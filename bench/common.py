@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.settings import RateLimit, Settings
 
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from typing import Any
 
 from bench import common
 from codegen_mcp.api.status import State
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.services import Services
 
 NAME = "front_throughput"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.settings import Settings
 from tests.support import ROOT, Front, Worker, settings_env, wait_for
 

@@ -27,7 +27,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
 from codegen_mcp import cli, commands
-from codegen_mcp.embedded import free_port, stack_file
+from codegen_mcp.local.record import stack_file
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings

@@ -22,8 +22,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from codegen_mcp import commands
-from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings

@@ -16,8 +16,8 @@ import pytest
 import requests
 
 from codegen_mcp import cli
-from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.serving import check_bind
 from codegen_mcp.settings import RateLimit, Settings
 from tests.support import ROOT, Front, settings_env, wait_for

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer
 from codegen_mcp.settings import Settings

@@ -22,17 +22,17 @@ from typing import Any
 from celery.beat import EmbeddedService
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, free_port, owner_only_dir
 from codegen_mcp.errors import ConfigurationError, NotConfigured
-from codegen_mcp.redis_keeper import RedisKeeper
+from codegen_mcp.local.banner import UpView, banner
+from codegen_mcp.local.keeper import RedisKeeper
+from codegen_mcp.local.quiet_stop import quiet_clean_stop
+from codegen_mcp.local.record import clear_stack, read_stack, reap_stale_stack, write_stack
+from codegen_mcp.local.redis import OWNER_ONLY_UMASK, EmbeddedRedis, free_port, owner_only_dir
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer, check_bind
 from codegen_mcp.settings import Settings
-from codegen_mcp.stack_record import clear_stack, read_stack, reap_stale_stack, write_stack
-from codegen_mcp.up_banner import UpView, banner
 from codegen_mcp.web import create_app
 from workers.celery_app import create_celery
-from workers.quiet_stop import quiet_clean_stop
 
 log = logging.getLogger(__name__)
 

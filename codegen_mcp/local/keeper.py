@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from codegen_mcp.embedded import EmbeddedRedis
 from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.local.redis import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, owner_only_dir
 from codegen_mcp.errors import ConfigurationError
-from codegen_mcp.services import Services
-from codegen_mcp.settings import Settings
-from codegen_mcp.stack_record import (
+from codegen_mcp.local.record import (
     clear_stack,
     is_recorded_process,
     read_record,
@@ -37,6 +34,9 @@ from codegen_mcp.stack_record import (
     settings_for,
     write_stack,
 )
+from codegen_mcp.local.redis import OWNER_ONLY_UMASK, EmbeddedRedis, owner_only_dir
+from codegen_mcp.services import Services
+from codegen_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -26,31 +26,6 @@ import redis
 
 from codegen_mcp.errors import ConfigurationError
 
-# Read by other modules through this one (they joined a running stack through it before).
-from codegen_mcp.stack_record import (
-    clear_stack,
-    join_stack,
-    read_stack,
-    reap_stale_stack,
-    resolve_redis_url,
-    stack_file,
-    write_stack,
-)
-
-__all__ = [
-    "EmbeddedRedis",
-    "clear_stack",
-    "free_port",
-    "join_stack",
-    "owner_only_dir",
-    "read_stack",
-    "reap_stale_stack",
-    "redis_binary",
-    "resolve_redis_url",
-    "stack_file",
-    "write_stack",
-]
-
 SOCKET_NAME = "redis.sock"
 # sun_path holds 108 bytes on Linux, 104 on macOS: longer paths move to a private run dir.
 MAX_SOCKET_PATH = 100
