@@ -16,15 +16,13 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codegen_mcp import queue
 from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.local.processes import settings_env, start_celery, wait_for
 from codegen_mcp.local.record import (
     clear_stack,
     is_recorded_process,
@@ -34,7 +32,7 @@ from codegen_mcp.local.record import (
     settings_for,
     write_stack,
 )
-from codegen_mcp.local.redis import OWNER_ONLY_UMASK, EmbeddedRedis, owner_only_dir
+from codegen_mcp.local.redis import EmbeddedRedis, owner_only_dir
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 
@@ -134,33 +132,17 @@ class LocalStack:
             self.redis.stop()
 
     def _start_worker(self, redis_url: str) -> subprocess.Popen[bytes]:
-        data_dir = self.settings.data_dir
-        args = [
-            *(sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-B"),
-            *("--pool=threads", "--concurrency=4", "--loglevel=INFO"),
-            *("-Q", queue.queue_name(self.settings), "--hostname", f"mcp{os.getpid()}@%h"),
-            *("--without-mingle", "--without-gossip"),
-            *("--schedule", str(data_dir / "celerybeat-mcp")),
-        ]
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "CODEGEN_MCP_DATA_DIR": str(data_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
         # Its own session: stopped as a group (beat is its child); output never on stdout.
-        # Its log and beat's schedule are its owner's alone (umask), like the whole data dir.
-        fd = os.open(self.worker_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as output:
-            return subprocess.Popen(
-                args,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                umask=OWNER_ONLY_UMASK,
-            )
+        # Its log and beat's schedule are its owner's alone, like the whole data dir.
+        return start_celery(
+            "worker",
+            self.settings,
+            self.worker_log,
+            env=settings_env(self.settings.with_(redis_url=redis_url), inherit=True),
+            append=False,
+            hostname=f"mcp{os.getpid()}@%h",
+            schedule=self.settings.data_dir / "celerybeat-mcp",
+        )
 
 
 @contextlib.contextmanager
@@ -203,9 +185,8 @@ def _reap_leftovers(data_dir: Path, joined: dict[str, Any] | None) -> None:
 
 
 def _wait_gone(record: dict[str, Any], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_recorded_process(record, "redis"):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        wait_for(lambda: not is_recorded_process(record, "redis"), timeout, "redis to stop")
+    except TimeoutError:
+        return False
     return True
