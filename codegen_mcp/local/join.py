@@ -55,12 +55,15 @@ class Backend:
         self._lock = threading.Lock()
 
     def services(self) -> Services:
+        """The Services to use now: the same as last time unless the stack we joined went away,
+        in which case we join the one running now or start our own."""
         with self._lock:
             if self._services is None or self._stack_went_away():
                 self._services = self._connect()
             return self._services
 
     def close(self) -> None:
+        """Stop the stack we started, if we did (a joined stack is left running)."""
         with self._lock:
             if self.own is not None:
                 self.own.stop()
@@ -95,9 +98,11 @@ class LocalStack:
 
     @property
     def worker_log(self) -> Path:
+        """Where the worker's output goes (never to our stdout, the stdio transport)."""
         return self.settings.data_dir / "worker.log"
 
     def start(self) -> str:
+        """Start Redis and the worker, record the stack for others to join; its Redis URL."""
         owner_only_dir(self.settings.data_dir)
         url = self.redis.start()
         try:
@@ -122,6 +127,7 @@ class LocalStack:
         return url
 
     def stop(self) -> None:
+        """Stop the worker and Redis, and withdraw our record (if it is still ours)."""
         # Under the lock, so a server taking over waits until this Redis is gone.
         with stack_lock(self.settings.data_dir):
             info = read_stack(self.settings.data_dir)
@@ -147,6 +153,7 @@ class LocalStack:
 
 @contextlib.contextmanager
 def stack_lock(data_dir: Path) -> Iterator[None]:
+    """Held by one process at a time per data dir: no two start a Redis on the same data."""
     fd = os.open(Path(data_dir) / "stack.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
