@@ -31,7 +31,7 @@ from typing import Any
 from bench import common
 from codegen_mcp import commands
 from codegen_mcp.api.status import state_for
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator

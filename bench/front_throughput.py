@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 

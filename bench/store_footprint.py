@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import common
 from codegen_mcp.api.models import Run
-from codegen_mcp.embedded import redis_binary
+from codegen_mcp.local.redis import redis_binary
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator

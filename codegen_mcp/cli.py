@@ -15,7 +15,7 @@ from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.settings import Settings
 
 if TYPE_CHECKING:
-    from codegen_mcp.local_stack import Backend
+    from codegen_mcp.local.join import Backend
 
 log = logging.getLogger("codegen_mcp")
 
@@ -126,8 +126,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from codegen_mcp.local.up import Stack
     from codegen_mcp.serving import ACCESS_LOG
-    from workers.stack import Stack
 
     ACCESS_LOG.setLevel(logging.INFO if args.access_log else logging.WARNING)
     stack = Stack(_settings(args), simulate=args.simulate, concurrency=args.concurrency)
@@ -136,7 +136,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
-    from codegen_mcp.embedded import join_stack
+    from codegen_mcp.local.record import join_stack
     from codegen_mcp.services import Services
     from codegen_mcp.serving import check_bind, run_gunicorn
     from codegen_mcp.web import create_app
@@ -151,7 +151,7 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from codegen_mcp.local_stack import Backend
+    from codegen_mcp.local.join import Backend
     from codegen_mcp.mcp_http import serve_http, transport_security
     from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind

@@ -39,8 +39,8 @@ def resolve_url(explicit: str | None) -> str:
 
 
 def _running_stack_url() -> str | None:
-    from codegen_mcp.embedded import read_stack
     from codegen_mcp.errors import ConfigurationError
+    from codegen_mcp.local.record import read_stack
     from codegen_mcp.settings import Settings
 
     try:

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp.embedded import EmbeddedRedis
-from codegen_mcp.local_stack import LocalStack
+from codegen_mcp.local.join import LocalStack
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.redis_conn import connect
 from codegen_mcp.store_keys import Keys
 from tests.support import ROOT, fast_settings, wait_for

@@ -22,13 +22,14 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from codegen_mcp import commands
-from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Front, Worker, fast_settings, settings_env, wait_for
+from tests.support import ROOT, Front, Worker, fast_settings, wait_for
 
 QUICK = "[sim:active=0.2] [sim:eval=0]"
 MCP_COMMAND = [sys.executable, "-m", "codegen_mcp.cli", "mcp"]

@@ -19,7 +19,7 @@ import pytest
 import requests
 from mcp import Client
 
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.queue import Queue
 from codegen_mcp.services import Services

@@ -26,7 +26,7 @@ from celery.signals import (
 )
 
 from codegen_mcp import queue, secret
-from codegen_mcp.embedded import join_stack
+from codegen_mcp.local.record import join_stack
 from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
