@@ -38,16 +38,17 @@ class Progress:
         self.seen: tuple[Any, ...] | None = None
 
     def update(self, view: dict[str, Any]) -> None:
+        """Show the task's status `view`: a line when its state, status or run changed."""
         now = (view.get("state"), view.get("codegen_status"), view.get("agent_run_id"))
         if now != self.seen:
             self.seen = now
             print(_progress_text(view), file=self.stream, flush=True)
 
     def log(self, line: str) -> None:
-        pass
+        """Show the agent's latest log line (plain progress leaves it out)."""
 
     def close(self) -> None:
-        pass
+        """End the display before anything else is printed."""
 
 
 class LiveProgress(Progress):
@@ -66,16 +67,19 @@ class LiveProgress(Progress):
         self.ticker.start()
 
     def update(self, view: dict[str, Any]) -> None:
+        """Redraw the line with the task's status `view`."""
         with self.lock:
             self.view = view
         self._draw()
 
     def log(self, line: str) -> None:
+        """Redraw the line with the agent's latest log line."""
         with self.lock:
             self.log_text = line
         self._draw()
 
     def close(self) -> None:
+        """Stop redrawing, clear the line and show the cursor again."""
         self.stopped.set()
         self.ticker.join(1.0)
         with self.lock:
@@ -99,6 +103,7 @@ class LiveProgress(Progress):
 
 
 def progress_for(stream: TextIO) -> Progress:
+    """The live line on a terminal, plain lines anywhere else."""
     return LiveProgress(stream) if stream.isatty() else Progress(stream)
 
 
@@ -153,6 +158,7 @@ def wait_for_task(
 
 
 def latest_log_line(client: FrontClient, task_id: str) -> str:
+    """The agent's newest log entry as one line; empty when there is none or the read fails."""
     try:
         page = client.call("logs", {"task_id": task_id, "limit": 1})
     except FrontError:
@@ -163,6 +169,7 @@ def latest_log_line(client: FrontClient, task_id: str) -> str:
 
 # -- logs --follow ---------------------------------------------------------------------------
 def follow(client: FrontClient, target: dict[str, Any], *, limit: int, as_json: bool) -> int:
+    """`logs --follow` on stdout: 0 when the run finishes, 130 on Ctrl-C (the run goes on)."""
     try:
         return follow_logs(client, target, limit, sys.stdout, as_json)
     except KeyboardInterrupt:
