@@ -76,6 +76,8 @@ class CodegenClient:
         repo_id: int | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
+        """Start an agent run with `prompt`; the run as the API created it. Never retried once it
+        may have been sent: ApiUnavailable means the run may or may not exist."""
         body: dict[str, Any] = {"prompt": prompt}
         if metadata is not None:
             body["metadata"] = metadata
@@ -87,6 +89,8 @@ class CodegenClient:
         )
 
     def get_run(self, run_id: int) -> Run:
+        """The run `run_id` as the API reports it now; ApiNotFound if this organization has no such
+        run."""
         return Run.from_api(self._request("GET", self._org(f"/agent/run/{run_id}"), "read"))
 
     def list_runs(
@@ -97,6 +101,8 @@ class CodegenClient:
         skip: int = 0,
         limit: int = 100,
     ) -> tuple[list[Run], int]:
+        """One page of the organization's runs with their total count; by default only
+        runs started through the API, optionally only `user_id`'s."""
         params: dict[str, Any] = {"skip": skip, "limit": limit}
         if user_id is not None:
             params["user_id"] = user_id
@@ -109,6 +115,8 @@ class CodegenClient:
     def resume_run(
         self, run_id: int, prompt: str, *, before_send: Callable[[], None] | None = None
     ) -> Run:
+        """Send `prompt` to run `run_id` as a follow-up; the run as it stands after. Like
+        create_run, never blindly retried."""
         body = {"agent_run_id": run_id, "prompt": prompt}
         path = self._org("/agent/run/resume")
         return Run.from_api(
@@ -118,19 +126,26 @@ class CodegenClient:
     def run_logs(
         self, run_id: int, *, skip: int = 0, limit: int = 100, reverse: bool = False
     ) -> dict[str, Any]:
+        """One page of run `run_id`'s agent log, as the API's alpha logs endpoint answers it."""
         params = {"skip": skip, "limit": limit, "reverse": str(reverse).lower()}
         path = f"/v1/alpha/organizations/{self.credentials.org_id}/agent/run/{run_id}/logs"
         return self._request("GET", path, "logs", params=params)
 
     def remove_from_pr(self, run_id: int) -> dict[str, Any]:
+        """Take the agents off run `run_id`'s pull request (every agent on that PR stops working
+        there); the API's answer. The closest thing upstream offers to a cancel."""
         body = {"agent_run_id": run_id}
         return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
 
     # -- account -----------------------------------------------------------------------
     def me(self) -> dict[str, Any]:
+        """The user the token belongs to, as the API describes it; a cheap check that the token
+        works."""
         return self._request("GET", "/v1/users/me", "read")
 
     def iter_repos(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every repository of the organization, fetched `page_size` at a time as the caller
+        iterates."""
         skip = 0
         while True:
             params = {"skip": skip, "limit": page_size}

@@ -36,6 +36,7 @@ CANCELLED = frozenset({"CANCELLED", "CANCELED"})
 
 
 def normalize(status: object) -> str:
+    """An upstream status as one canonical word (upper case, trimmed); '' for a missing one."""
     return str(status or "").strip().upper()
 
 
