@@ -13,6 +13,7 @@ CORRELATION_KEY = "codegen_mcp_task_id"
 
 
 def context_lines(task: dict[str, Any]) -> list[str]:
+    """The task's context (repo, branch, PR, task type) as prompt lines; only what the task has."""
     lines = []
     if task.get("repo"):
         lines.append(f"- Repository: {task['repo']}")
@@ -26,6 +27,7 @@ def context_lines(task: dict[str, Any]) -> list[str]:
 
 
 def new_prompt(task: dict[str, Any]) -> str:
+    """The prompt that starts a task's agent run: its context, if any, then the query."""
     lines = context_lines(task)
     header = "Context:\n" + "\n".join(lines) + "\n\n" if lines else ""
     return f"{header}{task['query']}"
@@ -37,12 +39,16 @@ def resume_marker(task_id: str) -> str:
 
 
 def resume_prompt(task: dict[str, Any]) -> str:
+    """The follow-up prompt for a resumed task, ending in the marker that ties the run's reply to
+    this task."""
     stated = task.get("task_type") and not task.get("delivers")  # a delivery speaks for itself
     head = f"Task type: {task['task_type']}\n\n" if stated else ""
     return f"{head}{task['query']}\n\n{resume_marker(task['task_id'])}"
 
 
 def run_metadata(task: dict[str, Any]) -> dict[str, Any]:
+    """The metadata sent with a new run: our source, the task id that correlates the run with its
+    task, and the context fields the task has."""
     metadata = {
         "source": "codegen-mcp",
         CORRELATION_KEY: task["task_id"],

@@ -53,10 +53,13 @@ class SweepReport:
     deadline: float = 0.0
 
     def time_left(self) -> float:
+        """Seconds this sweep may still spend before it must stop (never negative)."""
         return max(self.deadline - time.monotonic(), 0.0)
 
 
 def sweep(services: Services) -> SweepReport:
+    """One sweep over the watched runs and pending deliveries, unless another is running or one just
+    ran; what it did, also kept in Redis for an hour."""
     report = SweepReport()
     redis = services.redis
     # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
