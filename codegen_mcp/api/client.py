@@ -13,29 +13,18 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from codegen_mcp import __version__
 from codegen_mcp.api.budget import Budget
-from codegen_mcp.api.errors import (
-    ApiAuthError,
-    ApiError,
-    ApiNotFound,
-    ApiQuotaExceeded,
-    ApiRateLimited,
-    ApiRejected,
-    ApiUnavailable,
-)
+from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable, error_for
 from codegen_mcp.api.models import Run
 
 log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 3
-DEFAULT_BACKOFF = 2.0  # seconds to pause a bucket after a 429 without Retry-After
 
 
 @dataclass(frozen=True)
@@ -228,7 +217,7 @@ class CodegenClient:
         log.debug("%s %s -> %s", method, path, response.status_code)
         self._observe(method, path, response.status_code)
         if response.status_code >= 400:
-            raise _error_for(response, f"{method} {path}")
+            raise error_for(response, f"{method} {path}")
         try:
             return response.json()
         except ValueError:
@@ -251,61 +240,3 @@ def endpoint_name(method: str, path: str) -> str:
     if path.endswith("/agent/run"):
         return "create"
     return "get" if "/agent/run/" in path and method == "GET" else "other"
-
-
-def _error_for(response: requests.Response, what: str) -> ApiError:
-    status = response.status_code
-    body = _body(response)
-    message = f"Codegen API {status} on {what}: {_message(body) or response.reason}"
-    if status == 429:
-        retry_after = _retry_after(response)
-        if retry_after is None:
-            return ApiRateLimited(message, retry_after=DEFAULT_BACKOFF + random.uniform(0, 1.0))
-        return ApiRateLimited(message, retry_after=retry_after, from_header=True)
-    if status in (401, 403):
-        return ApiAuthError(message, status_code=status, body=body)
-    if status == 402:
-        return ApiQuotaExceeded(message, status_code=status, body=body)
-    if status == 404:
-        return ApiNotFound(message, status_code=status, body=body)
-    if status < 500:
-        return ApiRejected(message, status_code=status, body=body)
-    return ApiUnavailable(message, status_code=status, body=body)
-
-
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text[:500]
-
-
-def _message(body: Any) -> str:
-    """`message` for Codegen's own errors, FastAPI's `detail` (a string or a list) otherwise."""
-    if not isinstance(body, dict):
-        return str(body or "")[:300]
-    if isinstance(body.get("message"), str):
-        return body["message"]
-    detail = body.get("detail")
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
-            for item in detail
-            if isinstance(item, dict)
-        )
-    return str(detail or "")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Seconds from Retry-After (a number or an HTTP date); None when absent or unreadable."""
-    header = response.headers.get("Retry-After", "").strip()
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.5), 300.0)
