@@ -24,6 +24,8 @@ AGENT_TYPES = ("codegen", "claude_code")
 
 
 def api_blueprint(state: SimState) -> Blueprint:
+    """The simulated Codegen REST API over `state`: every documented endpoint, behind the same auth,
+    rate limits, faults and validation the real one applies."""
     bp = Blueprint("sim_api", __name__)
 
     def route(rule: str, endpoint: str, bucket: str | None, method: str) -> Callable[[View], View]:

@@ -21,6 +21,8 @@ FOREIGN_KEYS = {"user_id", "source_type", "status", "prompt", "same_pr_as"}
 
 
 def control_blueprint(state: SimState) -> Blueprint:
+    """The /_sim control endpoints over `state`: read and set config, faults and runs, move runs on,
+    inspect traffic. Not part of the Codegen API."""
     bp = Blueprint("sim_control", __name__, url_prefix="/_sim")
 
     @bp.errorhandler(ControlError)

@@ -30,6 +30,8 @@ def first_line(text: str, width: int = 80) -> str:
 
 
 def result_for(status: str, work: Round, pr_url: str | None) -> str | None:
+    """The result text a run shows once it reaches `status` after `work`; None for a status that
+    carries none."""
     if work.result is not None:
         return work.result
     if status == "COMPLETE":
@@ -43,6 +45,8 @@ def result_for(status: str, work: Round, pr_url: str | None) -> str | None:
 
 
 def summary_for(status: str, work: Round) -> str | None:
+    """The one-line summary a run shows once it reaches `status` after `work`; None while it is
+    still working."""
     if status == "COMPLETE":
         prefix = "Follow-up done" if work.kind == FOLLOW_UP else "Completed"
         return f"{prefix}: {work.note}"

@@ -55,6 +55,7 @@ class SimState:
             restore(self, saved)  # nobody else can hold the lock yet
 
     def reset(self) -> None:
+        """Forget every run and all traffic; ids start over and faults are cleared."""
         with self.lock:
             self._runs: dict[int, SimRun] = {}
             self._next_run_id = FIRST_RUN_ID
@@ -64,6 +65,7 @@ class SimState:
             self.traffic.clear()
 
     def user_for(self, token: str) -> int | None:
+        """The user id `token` authenticates as, or None for an unknown token."""
         return self.config.tokens.get(token)
 
     # -- the agent-run API -------------------------------------------------------------------
@@ -87,12 +89,14 @@ class SimState:
             return run.public()
 
     def get_run(self, run_id: int) -> dict[str, Any]:
+        """Run `run_id` as the API shows it now; a 404 API error if there is none."""
         with self.lock:
             return self._found(run_id).public()
 
     def list_runs(
         self, user_id: int | None, source_type: str | None, skip: int, limit: int
     ) -> dict[str, Any]:
+        """One page of runs, newest first, filtered by user and source type as the API does."""
         with self.lock:
             runs = [
                 run
@@ -103,6 +107,8 @@ class SimState:
             return page([run.public() for run in runs], skip, limit)
 
     def resume_run(self, run_id: int, prompt: str) -> dict[str, Any]:
+        """Start a follow-up round on run `run_id` with `prompt`; the run as the API shows it. A 409
+        for an active run when resuming active runs is set to reject."""
         with self.lock:
             run = self._found(run_id)
             before = run.status
@@ -133,26 +139,33 @@ class SimState:
             return {"message": f"{verb} the pull request; stopped {stopped} running agent run(s)."}
 
     def unban(self, run_id: int) -> dict[str, Any]:
+        """Let the agents on run `run_id`'s pull request reopen by themselves again; the API's
+        answer."""
         with self.lock:
             for run in self._sharing_pr(self._found(run_id)):
                 run.reopen_blocked = False
             return {"message": "Unbanned the agent on the pull request."}
 
     def run_logs(self, run_id: int, skip: int, limit: int, reverse: bool) -> dict[str, Any]:
+        """One page of run `run_id`'s agent log as it stands now."""
         with self.lock:
             return logs_page(self._found(run_id), self.clock(), skip, limit, reverse)
 
     # -- control ------------------------------------------------------------------------------
 
     def records(self) -> list[dict[str, Any]]:
+        """Every run's full record (for the control endpoints), newest first."""
         with self.lock:
             return [run.record() for run in self._newest_first()]
 
     def record(self, run_id: int) -> dict[str, Any]:
+        """Run `run_id`'s full record; UnknownRun if there is none."""
         with self.lock:
             return self._known(run_id).record()
 
     def transition(self, run_id: int, status: str, result: str | None = None) -> dict[str, Any]:
+        """Force run `run_id` to `status` now (ACTIVE and EVALUATION go on to finish by themselves);
+        its record after."""
         status = _status_word(status)
         with self.lock:
             run = self._known(run_id)
@@ -169,6 +182,8 @@ class SimState:
             return run.record()
 
     def reopen(self, run_id: int, result: str | None = None) -> dict[str, Any]:
+        """Start a follow-up round on finished run `run_id`, as a PR comment would; ControlConflict
+        if it has not finished."""
         with self.lock:
             run = self._known(run_id)
             now = self.clock()
@@ -203,6 +218,8 @@ class SimState:
             return run.record()
 
     def set_faults(self, faults: Faults, resume_on_active: str | None) -> dict[str, Any]:
+        """Validate and apply `faults` (and the resume-on-active policy if given); the faults in
+        force. InvalidControl for a bad value."""
         faults.validate()
         if resume_on_active not in (None, "accept", "reject"):
             raise InvalidControl("resume_on_active must be 'accept' or 'reject'")
@@ -213,10 +230,12 @@ class SimState:
             return self.faults()
 
     def faults(self) -> dict[str, Any]:
+        """The faults in force and the resume-on-active policy."""
         with self.lock:
             return {**self.traffic.faults.as_dict(), "resume_on_active": self.resume_on_active}
 
     def stats(self) -> dict[str, Any]:
+        """Traffic figures plus how many runs exist and how many were created."""
         with self.lock:
             return {**self.traffic.stats(), "runs": len(self._runs), "creates": self._creates}
 
