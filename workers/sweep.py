@@ -58,8 +58,7 @@ class SweepReport:
 
 
 def sweep(services: Services) -> SweepReport:
-    """One sweep over the watched runs and pending deliveries, unless another is running or one just
-    ran; what it did, also kept in Redis for an hour."""
+    """One pass over watched runs and pending deliveries (skipped if one runs or just ran)."""
     report = SweepReport()
     redis = services.redis
     # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
@@ -115,8 +114,7 @@ def _sweep(services: Services, report: SweepReport) -> None:
 
 
 def _reopen_check_due(services: Services) -> bool:
-    """With nothing to watch, still list now and then: finished runs re-open (a PR comment,
-    failing CI) and their tasks should say so. One list call every few sweeps."""
+    """Whether to list anyway, every few sweeps: settled runs may reopen (a PR comment, CI)."""
     if not services.store.recently_settled(REOPEN_WINDOW):
         return False
     key = services.store.key("sweep", "reopen_check")
@@ -143,8 +141,7 @@ def _poll(
     paused = observe.paused_by_run(services)
 
     def on_page(runs: list[Run]) -> None:
-        """Apply each page as it arrives: a sweep waiting for budget has already told
-        users what it read so far."""
+        """Apply each page on arrival: users hear what was read while the sweep waits for budget."""
         page = {run.id: run for run in runs}
         seen.update(page)
         _apply(services, page, wanted, report, paused)

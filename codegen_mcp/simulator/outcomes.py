@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codegen_mcp.simulator.directives import strip_directives
 from codegen_mcp.simulator.statuses import FAILED
 
 CREATE = "create"
@@ -73,3 +74,9 @@ def _complete_text(work: Round, pr_url: str | None) -> str:
         f"I made the requested change and opened a pull request{pr}.\n\n"
         "- Read the relevant code\n- Implemented the change\n- Ran the test suite\n"
     )
+
+
+def note_for(prompt: str, fallback: str) -> str:
+    """What a run is about, in one line: the prompt's first line without directives, else
+    `fallback`."""
+    return first_line(strip_directives(prompt)) or fallback
