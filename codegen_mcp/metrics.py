@@ -29,6 +29,8 @@ class RedisCollector(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Any]:
+        """The Prometheus metric families, read fresh from Redis at each scrape: tasks, API calls,
+        budget, sweeps and deliveries."""
         services = self.services
         recorder = Recorder(services.redis, services.settings.key_prefix)
         yield _tasks(services)

@@ -28,6 +28,7 @@ SERVER_BODY_CAP = 16 * 1024 * 1024
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an IP, brackets allowed) is only reachable from this machine."""
     if host == "localhost":
         return True
     try:
@@ -119,10 +120,12 @@ class ThreadedServer:
 
     @property
     def url(self) -> str:
+        """The base URL the server answers on, with the port actually bound."""
         host = self.server.effective_host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.server.effective_port}"
 
     def start(self) -> str:
+        """Start serving in the background thread; the base URL."""
         self.thread.start()
         return self.url
 
@@ -172,6 +175,8 @@ def _timed_worker(read_timeout: float) -> type:
 def run_gunicorn(
     app: Flask, settings: Settings, workers: int, threads: int, *, access_log: bool = False
 ) -> None:
+    """Serve `app` on the settings' host and port with gunicorn until it stops; slow request reads
+    time out after the settings' read timeout."""
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):  # type: ignore[misc]

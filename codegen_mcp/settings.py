@@ -22,6 +22,8 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str, name: str) -> RateLimit:
+        """A limit from text like '55/30' (requests per seconds); ConfigurationError naming `name`
+        for anything else or a non-positive limit."""
         try:
             count, window = text.split("/")
             limit = cls(int(count), float(window))
@@ -81,6 +83,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings read from `env` (default: the process environment), then `overrides`;
+        ConfigurationError naming the variable for a bad value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
             "redis_url": env.get("REDIS_URL") or None,
@@ -120,6 +124,7 @@ class Settings:
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
+        """A copy of these settings with `changes` applied."""
         return replace(self, **changes)
 
     def to_env(self) -> dict[str, str]:

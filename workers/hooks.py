@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def on_task_finished(services: Services, task_id: str, seq: int) -> None:
+    """Act on outcome number `seq` of `task_id` once, then clear it from the outbox: queue a child's
+    outcome for delivery to its orchestrator, or return a delivery that never started. Safe to
+    run twice."""
     task = services.store.get(task_id)
     if task is not None:
         log.info("task %s outcome #%s: %s", task_id, seq, task["state"])

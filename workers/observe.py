@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def digest(text: str | None) -> str:
+    """A short fingerprint of `text`, to tell whether a run's result changed without storing it
+    twice."""
     return hashlib.sha1((text or "").encode()).hexdigest()[:12]
 
 

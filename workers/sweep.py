@@ -53,10 +53,12 @@ class SweepReport:
     deadline: float = 0.0
 
     def time_left(self) -> float:
+        """Seconds this sweep may still spend before it must stop (never negative)."""
         return max(self.deadline - time.monotonic(), 0.0)
 
 
 def sweep(services: Services) -> SweepReport:
+    """One pass over watched runs and pending deliveries (skipped if one runs or just ran)."""
     report = SweepReport()
     redis = services.redis
     # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
@@ -112,8 +114,7 @@ def _sweep(services: Services, report: SweepReport) -> None:
 
 
 def _reopen_check_due(services: Services) -> bool:
-    """With nothing to watch, still list now and then: finished runs re-open (a PR comment,
-    failing CI) and their tasks should say so. One list call every few sweeps."""
+    """Whether to list anyway, every few sweeps: settled runs may reopen (a PR comment, CI)."""
     if not services.store.recently_settled(REOPEN_WINDOW):
         return False
     key = services.store.keys.sweep("reopen_check")
@@ -140,8 +141,7 @@ def _poll(
     paused = observe.paused_by_run(services)
 
     def on_page(runs: list[Run]) -> None:
-        """Apply each page as it arrives: a sweep waiting for budget has already told
-        users what it read so far."""
+        """Apply each page on arrival: users hear what was read while the sweep waits for budget."""
         page = {run.id: run for run in runs}
         seen.update(page)
         _apply(services, page, wanted, report, paused)
