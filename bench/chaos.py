@@ -30,11 +30,12 @@ from typing import Any
 
 from bench import common
 from codegen_mcp import commands
-from codegen_mcp.api.status import SETTLED, State, state_for
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.api.status import state_for
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.states import SETTLED, State
 
 NAME = "chaos"
 ORCHESTRATORS = 10
@@ -385,7 +386,7 @@ def _unsettled(chaos: Chaos) -> int | None:
         return None
     store = chaos.services.store
     counts = store.counts()
-    waiting = store.redis.zcard(store.key("orchestrators", "pending"))
+    waiting = store.redis.zcard(store.keys.pending())
     return counts["queued"] + counts["running"] + waiting + len(store.outbox())
 
 

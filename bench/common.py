@@ -16,19 +16,18 @@ import platform
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.processes import celery_argv, settings_env, start_process, wait_for
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.settings import RateLimit, Settings
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SIM_TOKEN = "sim-token"
@@ -155,12 +154,6 @@ def limit(text: str) -> RateLimit:
     return RateLimit.parse(text, "limit")
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as the environment a worker, beat or web process reads them from."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
-    return {**env, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-
-
 @dataclass
 class Process:
     """A subprocess in its own process group, logging to a file (SIGKILL takes the group)."""
@@ -175,15 +168,7 @@ class Process:
 
     def start(self) -> Process:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.args,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_process(self.args, self.env, self.log_path, cwd=ROOT)
         if self.bound is not None:
             self.bound.watch(self.process)
         return self
@@ -234,23 +219,8 @@ def celery_worker(
     bound: Bound | None = None,
 ) -> Process:
     """The Procfile's worker line, on this run's queue."""
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
-        "worker",
-        "--pool=threads",
-        f"--concurrency={concurrency}",
-        "--loglevel=INFO",
-        "-Q",
-        settings.key_prefix,
-        "--hostname",
-        f"{name}-{settings.key_prefix}@%h",
-        "--without-mingle",
-        "--without-gossip",
-    ]
+    hostname = f"{name}-{settings.key_prefix}@%h"
+    args = celery_argv("worker", settings, hostname=hostname, concurrency=concurrency)
     return Process(
         name, args, settings_env(settings), log_dir / f"{name}.log", bound, ready_text=" ready."
     )
@@ -258,17 +228,8 @@ def celery_worker(
 
 def celery_beat(settings: Settings, log_dir: Path, *, bound: Bound | None = None) -> Process:
     """The Procfile's beat line: the one process that schedules the sweep."""
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "workers.celery_app",
-        "beat",
-        "--loglevel=INFO",
-        "--schedule",
-        str(settings.data_dir / f"beat-{settings.key_prefix}"),
-    ]
+    schedule = settings.data_dir / f"beat-{settings.key_prefix}"
+    args = celery_argv("beat", settings, schedule=schedule)
     return Process(
         "beat", args, settings_env(settings), log_dir / "beat.log", bound, ready_text="beat: Start"
     )
@@ -288,18 +249,7 @@ def running(*processes: Process) -> Iterator[tuple[Process, ...]]:
             process.stop()
 
 
-# -- waiting, statistics, output ---------------------------------------------------------
-def wait_for(condition: Callable[[], T], timeout: float, what: str, pause: float = 0.05) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(pause)
-
-
+# -- statistics, output ------------------------------------------------------------------
 def percentile(values: Sequence[float], pct: float) -> float | None:
     """Nearest-rank percentile (None for no values)."""
     if not values:

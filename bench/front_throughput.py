@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-from codegen_mcp.api.status import State
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 
 NAME = "front_throughput"
 NEW_BODY = {"command": "new", "args": {"repo": "acme/demo", "query": "Add a README"}}

@@ -38,6 +38,7 @@ from codegen_mcp import commands
 from codegen_mcp.redis_conn import connect
 from codegen_mcp.services import Services
 from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.store_keys import Keys
 
 NAME = "polling_cost"
 BASELINE_EVERY = 5.0
@@ -237,9 +238,9 @@ def _watching(redis_url: str, prefix: str) -> Iterator[_Seen]:
         reports: dict[float, dict[str, Any]] = {}
         while not stop.is_set():
             now = time.time()
-            for task_id in redis.zrange(f"{prefix}:state:completed", 0, -1):
+            for task_id in redis.zrange(Keys(prefix).state("completed"), 0, -1):
                 seen.completed.setdefault(task_id, now)
-            report = redis.get(f"{prefix}:sweep:report")
+            report = redis.get(Keys(prefix).sweep("report"))
             if report:
                 parsed = json.loads(report)
                 reports[parsed["at"]] = parsed

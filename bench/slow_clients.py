@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.redis import free_port
 
 CLIENT_TIMEOUT = 60.0
 HALF_BODY = (

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import common
 from codegen_mcp.api.models import Run
-from codegen_mcp.embedded import redis_binary
+from codegen_mcp.local.redis import redis_binary
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
@@ -150,7 +150,7 @@ def _measure(
     redis = services.redis
     redis.delete(services.settings.key_prefix)  # the Celery messages no worker consumed here
     after = int(redis.info("memory")["used_memory"])
-    key = services.store.task_key(task_id)
+    key = services.store.keys.task(task_id)
     return {
         "case": case,
         "listpack_value": listpack,
@@ -170,7 +170,7 @@ def sweep_child(mode: str, cycles: int, seconds: float) -> None:
     reports = []
     if mode == "cycles":
         for _ in range(cycles):
-            services.redis.delete(services.store.key("sweep", "last"))
+            services.redis.delete(services.store.keys.sweep("last"))
             cpu, wall = time.process_time(), time.monotonic()
             report = sweep.sweep(services)
             reports.append(

@@ -27,7 +27,8 @@ _mcp_client: ContextVar[str | None] = ContextVar("codegen_mcp_client", default=N
 class Headers(Protocol):
     """Request headers as Flask and Starlette both give them (case-insensitive)."""
 
-    def get(self, key: str, /) -> str | None: ...
+    def get(self, key: str, /) -> str | None:
+        """The value of header `key` (any case), or None when the request has none."""
 
 
 def of_http(remote_addr: str | None, headers: Headers, settings: Settings) -> str:

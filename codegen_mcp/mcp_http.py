@@ -29,12 +29,16 @@ class SharedSecret(TokenVerifier):
         self.token = token
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        """An access token for a caller who sent the shared secret (compared in constant time), None
+        for any other token."""
         if not hmac.compare_digest(token.strip().encode(), self.token.encode()):
             return None
         return AccessToken(token=token, client_id="codegen-mcp", scopes=[])
 
 
 def bearer_auth(token: str | None) -> dict[str, Any]:
+    """The MCPServer keyword arguments that require `token` as a bearer token; none (no auth) when
+    `token` is empty."""
     if not token:
         return {}
     # AuthSettings needs an issuer even for a shared secret; with no resource_server_url the
@@ -86,10 +90,14 @@ class RebindingGuard:
         self._sdk = TransportSecurityMiddleware(security)
 
     def host_ok(self, host: str | None) -> bool:
+        """Whether a request with this Host header may be served: any host when configured so, else
+        the SDK's DNS-rebinding rule."""
         # The SDK offers no public validator; these are the checks its middleware runs.
         return self.any_host or self._sdk._validate_host(host)
 
     def origin_ok(self, origin: str | None, host: str | None) -> bool:
+        """Whether a request with this Origin may be served: no Origin or a same-origin one always,
+        a web origin the SDK allows otherwise; 'null' and non-web schemes never."""
         if origin is None:
             return True  # not a browser's cross-origin request
         if origin == "null" or not origin.startswith(("http://", "https://")):
@@ -118,10 +126,12 @@ class AuthFailures:
         return max(1, math.ceil(reset - time.time()))
 
     def failed(self, address: str) -> None:
+        """Count one wrong bearer token from `address` towards its limit."""
         self.limiter.hit(self.item, address)
 
 
 def too_many_failures_message(seconds: int) -> str:
+    """What a client past its wrong-token limit is told: when to retry, and which header to send."""
     return (
         f"too many wrong bearer tokens from this address: Retry-After {seconds} s "
         "(send Authorization: Bearer <CODEGEN_MCP_AUTH_TOKEN>)"

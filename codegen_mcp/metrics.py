@@ -15,12 +15,13 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from codegen_mcp import inbox
 from codegen_mcp.api.budget import BUCKETS, Budget
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 
 
 class RedisCollector(Collector):
@@ -28,6 +29,8 @@ class RedisCollector(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Any]:
+        """The Prometheus metric families, read fresh from Redis at each scrape: tasks, API calls,
+        budget, sweeps and deliveries."""
         services = self.services
         recorder = Recorder(services.redis, services.settings.key_prefix)
         yield _tasks(services)
@@ -87,7 +90,7 @@ def _sweep(services: Services, recorder: Recorder) -> Iterator[Any]:
     runs = CounterMetricFamily("codegen_mcp_sweep_runs_checked", "Runs checked by sweeps")
     runs.add_metric([], int(totals.get("runs", 0)))
     last = GaugeMetricFamily("codegen_mcp_sweep_last_runs", "Runs watched by the latest sweep")
-    report = services.redis.get(services.store.key("sweep", "report"))
+    report = services.redis.get(services.store.keys.sweep("report"))
     last.add_metric([], json.loads(report).get("watched", 0) if report else 0)
     yield from (duration, count, runs, last)
 
@@ -104,11 +107,7 @@ def _delivery(services: Services, recorder: Recorder) -> Iterator[Any]:
     pending = GaugeMetricFamily(
         "codegen_mcp_deliveries_pending", "Child outcomes waiting for their orchestrator"
     )
-    orchestrators = services.redis.zrange(services.store.key("orchestrators", "pending"), 0, -1)
-    pipe = services.redis.pipeline(transaction=False)
-    for orchestrator in orchestrators:
-        pipe.zcard(services.store.key("inbox", orchestrator))
-    pending.add_metric([], sum(pipe.execute()) if orchestrators else 0)
+    pending.add_metric([], inbox.pending_count(services.store))
     yield histogram
     yield pending
 
@@ -131,7 +130,7 @@ def _health(services: Services) -> tuple[bool, dict[str, Any]]:
     now = time.time()
     recent = max(3 * services.settings.poll_interval, 30.0)
     workers = Recorder(services.redis, services.settings.key_prefix).live_workers()
-    last_sweep = services.redis.get(services.store.key("sweep", "last"))
+    last_sweep = services.redis.get(services.store.keys.sweep("last"))
     up_since = min(workers.values(), default=None)
     checks = {
         "redis": "ok",

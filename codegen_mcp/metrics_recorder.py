@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from codegen_mcp.redis_conn import RedisClient
+from codegen_mcp.store_keys import Keys
 
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 # A worker renews its heartbeat every 2 s (Celery's heartbeat interval); one not renewed for
@@ -20,12 +21,15 @@ class Recorder:
         self.prefix = prefix
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}:metrics:{name}"
+        """The Redis key of the metrics hash `name`, under this deployment's prefix."""
+        return Keys(self.prefix).metrics(name)
 
     def api_request(self, endpoint: str, status: int) -> None:
+        """Count one Codegen API request to `endpoint` that answered `status` (0: no answer)."""
         self.redis.hincrby(self.key("api"), f"{endpoint}|{status}", 1)
 
     def sweep(self, duration: float, runs: int) -> None:
+        """Count one finished sweep, how long it took and how many runs it watched."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(self.key("sweep"), "count", 1)
         pipe.hincrbyfloat(self.key("sweep"), "seconds", duration)
@@ -33,6 +37,8 @@ class Recorder:
         pipe.execute()
 
     def delivery_latency(self, seconds: float) -> None:
+        """Add one delivery's latency (seconds from outcome to orchestrator) to the latency
+        histogram."""
         pipe = self.redis.pipeline(transaction=False)
         for bound in LATENCY_BUCKETS:
             if seconds <= bound:
@@ -61,6 +67,7 @@ class Recorder:
             self.redis.hdel(self.key("workers:started"), *dead)
 
     def worker_stopped(self, hostname: str) -> None:
+        """Forget worker `hostname`: it no longer counts as alive."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(self.key("workers:alive"), hostname)
         pipe.hdel(self.key("workers:started"), hostname)

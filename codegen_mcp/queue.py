@@ -18,6 +18,8 @@ DELIVER = "codegen_mcp.deliver"
 
 
 def queue_name(settings: Settings) -> str:
+    """The Celery queue this deployment's tasks go on; deployments sharing a Redis keep apart by
+    prefix."""
     return settings.key_prefix
 
 

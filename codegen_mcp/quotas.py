@@ -18,10 +18,10 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit
+from codegen_mcp.states import State
 
 STARTS = frozenset({"new", "resume"})
 
@@ -95,7 +95,7 @@ def create_queued(services: Services, fields: dict[str, Any]) -> str:
     The count and the write are one transaction (WATCH on the queued set, retried when it
     moved), so commands arriving in the same instant cannot all take the last free place.
     """
-    queued = services.store.key("state", State.QUEUED.value)
+    queued = services.store.keys.state(State.QUEUED.value)
 
     def record(pipe: Any) -> str:
         _refuse_if_full(services, int(pipe.zcard(queued)))
@@ -108,7 +108,7 @@ def create_queued(services: Services, fields: dict[str, Any]) -> str:
 def _check_queue(services: Services) -> None:
     """The early check in `admit`, so a full queue costs no slot; create_queued decides."""
     _refuse_if_full(
-        services, int(services.redis.zcard(services.store.key("state", State.QUEUED.value)))
+        services, int(services.redis.zcard(services.store.keys.state(State.QUEUED.value)))
     )
 
 
@@ -132,7 +132,7 @@ def _limiter(services: Services) -> MovingWindowRateLimiter:
     storage = RedisStorage(
         "redis://",
         connection_pool=services.redis.connection_pool,
-        key_prefix=f"{services.settings.key_prefix}:quota",
+        key_prefix=services.store.keys.quota(),
     )
     return MovingWindowRateLimiter(storage)
 

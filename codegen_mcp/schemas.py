@@ -12,10 +12,11 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from codegen_mcp import config, refname
-from codegen_mcp.api.status import State, filter_state
+from codegen_mcp import refname, runtime_config
+from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import InvalidRequest
 from codegen_mcp.fields import MAX_ID, Flag, FullMatch, Number, Text, run_id, visible_text
+from codegen_mcp.states import State
 
 MAX_QUERY = 50_000
 REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
@@ -134,7 +135,7 @@ class ConfigArgs(Args):
     def _key_and_value(self, data: dict[str, Any], **_: Any) -> None:
         if "key" in data:
             try:
-                data["key"] = config.canonical_key(data["key"])
+                data["key"] = runtime_config.canonical_key(data["key"])
             except ValueError as exc:
                 raise ValidationError(str(exc), "key") from None
         if data.get("action") != "set":
@@ -143,7 +144,7 @@ class ConfigArgs(Args):
         if missing:
             raise ValidationError({name: ["Required when action is 'set'."] for name in missing})
         try:
-            data["value"] = config.check_value(data["key"], data["value"])
+            data["value"] = runtime_config.check_value(data["key"], data["value"])
         except ValueError as exc:
             raise ValidationError(str(exc), "value") from None
 

@@ -65,6 +65,8 @@ class MaskSecrets(logging.Filter):
     """Rewrites a record so that no remembered secret is in what any handler writes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Let every record through with the secrets in its message, traceback and stack replaced; a
+        record whose message cannot be built passes unchanged."""
         if not _replacements:
             return True
         try:

@@ -10,10 +10,10 @@ import requests
 
 from codegen_mcp.api.budget import Budget
 from codegen_mcp.api.client import CodegenClient
-from codegen_mcp.config import RuntimeConfig
 from codegen_mcp.metrics_recorder import Recorder
 from codegen_mcp.queue import Queue
 from codegen_mcp.redis_conn import RedisClient, connect
+from codegen_mcp.runtime_config import RuntimeConfig
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
 
@@ -26,18 +26,22 @@ class Services:
 
     @cached_property
     def redis(self) -> RedisClient:
+        """This process's Redis client (built on first use, then shared)."""
         return connect(self.redis_url, timeout=self.settings.redis_timeout)
 
     @cached_property
     def store(self) -> TaskStore:
+        """The task store on this deployment's Redis and key prefix."""
         return TaskStore(self.redis, self.settings.key_prefix)
 
     @cached_property
     def config(self) -> RuntimeConfig:
+        """The runtime config (token and org set with `config`) over the settings."""
         return RuntimeConfig(self.redis, self.settings)
 
     @cached_property
     def queue(self) -> Queue:
+        """The queue that hands work to the Celery workers by task name."""
         return Queue(self.redis_url, self.settings)
 
     def client(self, *, max_wait: float = 60.0) -> CodegenClient:
@@ -56,6 +60,7 @@ class Services:
 
     @cached_property
     def recorder(self) -> Recorder:
+        """The metrics recorder on this deployment's Redis."""
         return Recorder(self.redis, self.settings.key_prefix)
 
     @property

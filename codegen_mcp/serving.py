@@ -28,6 +28,7 @@ SERVER_BODY_CAP = 16 * 1024 * 1024
 
 
 def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an IP, brackets allowed) is only reachable from this machine."""
     if host == "localhost":
         return True
     try:
@@ -114,30 +115,40 @@ class ThreadedServer:
             )
         except OSError as exc:
             raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
 
     @property
     def url(self) -> str:
+        """The base URL the server answers on, with the port actually bound."""
         host = self.server.effective_host
         return f"http://{f'[{host}]' if ':' in host else host}:{self.server.effective_port}"
 
     def start(self) -> str:
+        """Start serving in the background thread; the base URL."""
         self.thread.start()
         return self.url
 
     def stop(self) -> None:
         """Close the listener and every connection, and wait for the threads to end."""
+        self._stopping.set()
         if self.thread.is_alive():
-            # Closed from the I/O thread itself: its socket map is not thread-safe.
-            self.server.trigger.pull_trigger(self._close_all)
-            self.thread.join(10)
+            self.thread.join(15)
         else:
             self._close_all()
-        self.server.task_dispatcher.shutdown(timeout=5)
+
+    def _serve(self) -> None:
+        # waitress's own loop, in short turns so that a stop is seen within one.
+        while not self._stopping.is_set():
+            self.server.asyncore.loop(timeout=0.05, map=self.server._map, use_poll=True, count=1)
+        self._close_all()
 
     def _close_all(self) -> None:
-        for channel in list(self.server._map.values()):
-            channel.close()
+        # Worker threads first: one that finished a request pulls the trigger, and a trigger
+        # closed under it would write to a descriptor number some other object owns by then.
+        # Then every socket, on one thread, once (the socket map is not thread-safe).
+        self.server.task_dispatcher.shutdown(timeout=5)
+        self.server.asyncore.close_all(self.server._map)
 
 
 def _timed_worker(read_timeout: float) -> type:
@@ -164,6 +175,8 @@ def _timed_worker(read_timeout: float) -> type:
 def run_gunicorn(
     app: Flask, settings: Settings, workers: int, threads: int, *, access_log: bool = False
 ) -> None:
+    """Serve `app` on the settings' host and port with gunicorn until it stops; slow request reads
+    time out after the settings' read timeout."""
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):  # type: ignore[misc]

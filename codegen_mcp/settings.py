@@ -22,6 +22,8 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str, name: str) -> RateLimit:
+        """A limit from text like '55/30' (requests per seconds); ConfigurationError naming `name`
+        for anything else or a non-positive limit."""
         try:
             count, window = text.split("/")
             limit = cls(int(count), float(window))
@@ -81,6 +83,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings read from `env` (default: the process environment), then `overrides`;
+        ConfigurationError naming the variable for a bad value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
             "redis_url": env.get("REDIS_URL") or None,
@@ -120,6 +124,7 @@ class Settings:
         return cls(**values)
 
     def with_(self, **changes: Any) -> Settings:
+        """A copy of these settings with `changes` applied."""
         return replace(self, **changes)
 
     def to_env(self) -> dict[str, str]:
@@ -148,7 +153,6 @@ class Settings:
             "CODEGEN_MCP_MAX_QUEUED": str(self.max_queued),
             "CODEGEN_MCP_LOGS_CACHE_SECONDS": str(self.logs_cache_seconds),
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
-            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
         }
@@ -157,6 +161,7 @@ class Settings:
             "CODEGEN_API_TOKEN": self.api_token,
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
+            "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env

@@ -95,6 +95,8 @@ def _auth_refusal(failures: AuthFailures, token: str) -> tuple[Response, int] | 
 
 
 def bearer_matches(header: str, expected: str) -> bool:
+    """Whether an Authorization header carries `expected` as a bearer token (compared in constant
+    time)."""
     scheme, _, given = header.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), expected.encode()

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
 from tests.support import Front, Worker, fast_settings

@@ -1,4 +1,8 @@
-"""Test helpers: real Redis, the simulator over HTTP, a real Celery worker process."""
+"""Test helpers: real Redis, the simulator over HTTP, a real Celery worker process.
+
+`wait_for` is the product's own (codegen_mcp.local.processes), named here for the tests that
+import it from this module; so are the worker's command line and environment.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import requests
 
+from codegen_mcp.local.processes import start_celery, wait_for
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.web import create_app
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
-    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def require(condition: object, reason: str) -> None:
@@ -98,12 +88,6 @@ def fast_settings(redis_url: str, sim_url: str, data_dir: Path, **overrides: Any
     return Settings(**values)
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The same settings as environment variables, for worker processes."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEGEN_", "REDIS_URL"))}
-    return {**env, **settings.to_env(), "PYTHONUNBUFFERED": "1"}
-
-
 class Worker:
     """`celery -A workers.celery_app worker` as its own process group (with beat: -B)."""
 
@@ -117,34 +101,12 @@ class Worker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "--pool=threads",
-            "--concurrency=4",
-            "--loglevel=INFO",
-            "-Q",
-            self.settings.key_prefix,
-            "--hostname",
-            f"{self.name}-{self.settings.key_prefix}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ]
-        if self.beat:
-            args += ["-B", "--schedule", str(self.settings.data_dir / f"beat-{self.name}")]
-        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env=settings_env(self.settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        """The worker (and its beat) started; its output appended to `log_path`."""
+        schedule = self.settings.data_dir / f"beat-{self.name}" if self.beat else None
+        hostname = f"{self.name}-{self.settings.key_prefix}@%h"
+        self.process = start_celery(
+            "worker", self.settings, self.log_path, cwd=ROOT, hostname=hostname, schedule=schedule
+        )
         return self
 
     def kill(self) -> None:

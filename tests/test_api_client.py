@@ -19,10 +19,11 @@ from codegen_mcp.api.errors import (
     ApiUnavailable,
 )
 from codegen_mcp.api.models import Run, parse_timestamp
-from codegen_mcp.api.status import State, state_for
+from codegen_mcp.api.status import state_for
 from codegen_mcp.redis_conn import connect
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.states import State
 
 CREDS = Credentials(token="sim-token", org_id=1)
 

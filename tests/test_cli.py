@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from codegen_mcp.embedded import free_port, write_stack
+from codegen_mcp.local.record import write_stack
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
 from tests.support import ROOT, Front, Worker, wait_for, with_sigint

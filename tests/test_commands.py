@@ -18,7 +18,7 @@ def _queue_length(front: Front) -> int:
 
 
 def _task_count(front: Front) -> int:
-    return int(front.services.redis.zcard(front.services.store.key("tasks")))
+    return int(front.services.redis.zcard(front.services.store.keys.tasks()))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.delivery_message import compose
+from codegen_mcp.prompts import delivery_prompt
 
 
 def _child(task_id: str, **fields: object) -> dict[str, object]:
@@ -16,7 +16,7 @@ def _child(task_id: str, **fields: object) -> dict[str, object]:
 
 
 def test_each_child_is_labelled_with_its_links_and_outcome() -> None:
-    text = compose(
+    text = delivery_prompt(
         [
             _child(
                 "a1", result="Done.", pull_requests=[{"url": "https://github.com/acme/demo/pull/7"}]
@@ -37,7 +37,7 @@ def test_each_child_is_labelled_with_its_links_and_outcome() -> None:
 
 
 def test_long_results_are_cut_with_a_pointer_to_the_full_text() -> None:
-    text = compose([_child("a1", result="x" * 5000)], max_result=100)
+    text = delivery_prompt([_child("a1", result="x" * 5000)], max_result=100)
     assert "x" * 100 in text and "x" * 101 not in text
     assert "cut at 100 of 5000 characters" in text
     assert "task_status of task a1" in text and "https://codegen.com/agent/trace/41001" in text

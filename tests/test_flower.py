@@ -8,9 +8,10 @@ from pathlib import Path
 
 import requests
 
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.settings import Settings
-from tests.support import ROOT, Front, Worker, settings_env, wait_for
+from tests.support import ROOT, Front, Worker, wait_for
 
 
 def test_flower_api_lists_launch_and_sweep_tasks(

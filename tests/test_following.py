@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from codegen_mcp.api.models import PullRequest, Run
-from codegen_mcp.api.status import State
 from codegen_mcp.commands import tree
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 from tests.support import fast_settings, wait_for
 from workers import delivery, launch, observe

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp import queue
+from codegen_mcp import inbox, queue
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from tests.support import fast_settings
 from tests.test_observe import sent
 from workers import delivery
@@ -61,16 +61,16 @@ def task(services: Services, task_id: str) -> dict[str, Any]:
     return found
 
 
-def inbox(services: Services) -> list[tuple[str, float]]:
-    return services.redis.zrange(delivery.inbox_key(services, ORCH), 0, -1, withscores=True)
+def waiting(services: Services) -> list[tuple[str, float]]:
+    return services.redis.zrange(services.store.keys.inbox(ORCH), 0, -1, withscores=True)
 
 
 def pending(services: Services) -> list[str]:
-    return services.redis.zrange(delivery.pending_key(services), 0, -1)
+    return services.redis.zrange(services.store.keys.pending(), 0, -1)
 
 
 def inflight(services: Services) -> str | None:
-    return services.redis.get(delivery.inflight_key(services, ORCH))
+    return inbox.in_flight(services.store, ORCH)
 
 
 def take(services: Services, orchestrator: Run = IDLE) -> str | None:
@@ -88,8 +88,8 @@ def come_back(services: Services, resume_id: str, code: str | None) -> None:
 
 def snapshot(services: Services, child: dict[str, Any]) -> dict[str, Any]:
     return {
-        "child": services.redis.hgetall(services.store.task_key(child["task_id"])),
-        "inbox": inbox(services),
+        "child": services.redis.hgetall(services.store.keys.task(child["task_id"])),
+        "inbox": waiting(services),
         "pending": pending(services),
     }
 
@@ -98,29 +98,29 @@ def snapshot(services: Services, child: dict[str, Any]) -> dict[str, Any]:
 def test_a_childs_outcome_is_accepted_once(services: Services) -> None:
     child = settled_child(services, "done", at=1000.0)
 
-    assert delivery.accept(services, child, 1)
+    assert inbox.accept(services.store, child, 1)
 
-    assert inbox(services) == [(f"{child['task_id']}:1", 1000.0)]
+    assert waiting(services) == [(f"{child['task_id']}:1", 1000.0)]
     assert pending(services) == [str(ORCH)]
     now = task(services, child["task_id"])
     assert (now["delivery_seq"], now["delivery_state"]) == (1, "pending")
     before = snapshot(services, child)
-    assert not delivery.accept(services, child, 1)  # the finished-hook ran again
+    assert not inbox.accept(services.store, child, 1)  # the finished-hook ran again
     assert snapshot(services, child) == before
 
 
 def test_an_older_outcome_is_not_accepted_after_a_newer_one(services: Services) -> None:
     child = settled_child(services, "done", at=1000.0)
-    assert delivery.accept(services, child, 2)
+    assert inbox.accept(services.store, child, 2)
 
-    assert not delivery.accept(services, child, 1)
+    assert not inbox.accept(services.store, child, 1)
 
-    assert inbox(services) == [(f"{child['task_id']}:2", 1000.0)]
+    assert waiting(services) == [(f"{child['task_id']}:2", 1000.0)]
 
 
 def test_a_new_outcome_of_a_delivered_child_is_accepted_afresh(services: Services) -> None:
     child = settled_child(services, "done", at=1000.0)
-    delivery.accept(services, child, 1)
+    inbox.accept(services.store, child, 1)
     services.store.update(
         child["task_id"],
         delivery_state="delivered",
@@ -129,7 +129,7 @@ def test_a_new_outcome_of_a_delivered_child_is_accepted_afresh(services: Service
         delivered_at="2026-01-01T00:00:00.000Z",
     )
 
-    assert delivery.accept(services, child, 2)
+    assert inbox.accept(services.store, child, 2)
 
     now = task(services, child["task_id"])
     assert (now["delivery_seq"], now["delivery_state"]) == (2, "pending")
@@ -142,8 +142,8 @@ def test_a_take_carries_every_accepted_outcome_in_the_order_they_settled(
 ) -> None:
     first = settled_child(services, "first answer", at=1000.0)
     second = settled_child(services, "second answer", at=2000.0)
-    delivery.accept(services, second, 1)  # the hooks ran in the other order
-    delivery.accept(services, first, 1)
+    inbox.accept(services.store, second, 1)  # the hooks ran in the other order
+    inbox.accept(services.store, first, 1)
 
     resume_id = take(services)
 
@@ -163,7 +163,7 @@ def test_a_take_carries_every_accepted_outcome_in_the_order_they_settled(
         IDLE.status,
         digest(IDLE.result),
     )
-    assert (inbox(services), pending(services), inflight(services)) == ([], [], resume_id)
+    assert (waiting(services), pending(services), inflight(services)) == ([], [], resume_id)
     for child in (first, second):
         now = task(services, child["task_id"])
         assert (now["delivery_task_id"], now["delivery_attempts"]) == (resume_id, 1)
@@ -171,14 +171,14 @@ def test_a_take_carries_every_accepted_outcome_in_the_order_they_settled(
 
 
 def test_nothing_is_taken_while_a_delivery_is_in_flight(services: Services) -> None:
-    delivery.accept(services, settled_child(services, "first", at=1000.0), 1)
+    inbox.accept(services.store, settled_child(services, "first", at=1000.0), 1)
     resume_id = take(services)
     late = settled_child(services, "late", at=2000.0)
-    delivery.accept(services, late, 1)
+    inbox.accept(services.store, late, 1)
 
     assert take(services) is None
 
-    assert inbox(services) == [(f"{late['task_id']}:1", 2000.0)]
+    assert waiting(services) == [(f"{late['task_id']}:1", 2000.0)]
     assert services.store.in_state(State.QUEUED) == [resume_id]
     assert len(sent(services)) == 1
 
@@ -189,12 +189,12 @@ def test_a_busy_orchestrator_keeps_its_inbox(
 ) -> None:
     services = make_services(delivery_policy=policy)
     child = settled_child(services, "done", at=1000.0)
-    delivery.accept(services, child, 1)
+    inbox.accept(services.store, child, 1)
 
     busy = delivery.look(Run(ORCH, "ACTIVE"))
     assert delivery.deliver(services, ORCH, from_sweep=from_sweep, seen=busy) is None
 
-    assert inbox(services) == [(f"{child['task_id']}:1", 1000.0)]
+    assert waiting(services) == [(f"{child['task_id']}:1", 1000.0)]
     assert pending(services) == [str(ORCH)]
     assert services.store.in_state(State.QUEUED) == [] and sent(services) == []
 
@@ -203,24 +203,28 @@ def test_with_policy_try_a_busy_orchestrator_is_resumed_anyway(
     make_services: Callable[..., Services],
 ) -> None:
     services = make_services(delivery_policy="try")
-    delivery.accept(services, settled_child(services, "done", at=1000.0), 1)
+    inbox.accept(services.store, settled_child(services, "done", at=1000.0), 1)
 
     assert take(services, Run(ORCH, "ACTIVE")) is not None
-    assert inbox(services) == []
+    assert waiting(services) == []
 
 
 # -- return ---------------------------------------------------------------------------
 def test_a_return_puts_the_outcomes_back_as_they_were_for_a_retry(services: Services) -> None:
     children = [settled_child(services, f"answer {i}", at=1000.0 * i) for i in (1, 2)]
     for child in children:
-        delivery.accept(services, child, 1)
-    accepted = inbox(services)
+        inbox.accept(services.store, child, 1)
+    accepted = waiting(services)
     resume_id = take(services)
     assert resume_id is not None
 
     come_back(services, resume_id, "upstream_unavailable")
 
-    assert (inbox(services), pending(services), inflight(services)) == (accepted, [str(ORCH)], None)
+    assert (waiting(services), pending(services), inflight(services)) == (
+        accepted,
+        [str(ORCH)],
+        None,
+    )
     for child in children:
         now = task(services, child["task_id"])
         assert now["delivery_state"] == "pending"
@@ -235,7 +239,7 @@ def test_a_return_puts_the_outcomes_back_as_they_were_for_a_retry(services: Serv
 
 def test_a_return_handled_twice_moves_the_outcomes_back_once(services: Services) -> None:
     child = settled_child(services, "done", at=1000.0)
-    delivery.accept(services, child, 1)
+    inbox.accept(services.store, child, 1)
     first = take(services)
     assert first is not None
     come_back(services, first, "orchestrator_busy")  # a busy refusal is not an attempt
@@ -243,14 +247,14 @@ def test_a_return_handled_twice_moves_the_outcomes_back_once(services: Services)
 
     delivery.returned(services, task(services, first))  # the first hook, run again
 
-    assert (inbox(services), inflight(services)) == ([], second)
+    assert (waiting(services), inflight(services)) == ([], second)
     now = task(services, child["task_id"])
     assert (now["delivery_task_id"], now["delivery_attempts"]) == (second, 1)
 
 
 def test_a_return_that_cannot_be_retried_fails_the_outcomes(services: Services) -> None:
     child = settled_child(services, "done", at=1000.0)
-    delivery.accept(services, child, 1)
+    inbox.accept(services.store, child, 1)
     resume_id = take(services)
     assert resume_id is not None
 
@@ -258,7 +262,7 @@ def test_a_return_that_cannot_be_retried_fails_the_outcomes(services: Services) 
 
     now = task(services, child["task_id"])
     assert (now["delivery_state"], now["delivery_error"]) == ("failed", "the resume was refused")
-    assert (inbox(services), pending(services), inflight(services)) == ([], [], None)
+    assert (waiting(services), pending(services), inflight(services)) == ([], [], None)
 
 
 @pytest.mark.parametrize(
@@ -268,8 +272,8 @@ def test_after_the_last_attempt_only_a_busy_orchestrator_keeps_the_outcome(
     services: Services, code: str, state: str
 ) -> None:
     child = settled_child(services, "done", at=1000.0)
-    delivery.accept(services, child, 1)
-    services.store.update(child["task_id"], delivery_attempts=delivery.MAX_ATTEMPTS - 1)
+    inbox.accept(services.store, child, 1)
+    services.store.update(child["task_id"], delivery_attempts=inbox.MAX_ATTEMPTS - 1)
     resume_id = take(services)  # the last attempt
     assert resume_id is not None
 
@@ -284,7 +288,7 @@ def test_the_order_is_when_the_runs_finished_when_their_logs_told(services: Serv
     services.store.update(seen_first["task_id"], finished_at="2026-01-01T00:00:30Z")
     services.store.update(seen_last["task_id"], finished_at="2026-01-01T00:00:10Z")
     for child in (seen_first, seen_last):
-        delivery.accept(services, task(services, child["task_id"]), 1)
+        inbox.accept(services.store, task(services, child["task_id"]), 1)
 
     resume_id = take(services)
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp.embedded import EmbeddedRedis
-from codegen_mcp.local_stack import LocalStack
+from codegen_mcp.local.join import LocalStack
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.redis_conn import connect
+from codegen_mcp.store_keys import Keys
 from tests.support import ROOT, fast_settings, wait_for
 from tests.test_up import Up
 
@@ -128,8 +129,8 @@ def test_another_local_user_gets_nothing_from_the_mcp_servers_own_stack(
     url = stack.start()
     try:
         client = connect(url)
-        client.hset(f"{settings.key_prefix}:config", "api_token", TOKEN)
-        got = attack(url, data_dir, f"{settings.key_prefix}:config")
+        client.hset(Keys(settings.key_prefix).config(), "api_token", TOKEN)
+        got = attack(url, data_dir, Keys(settings.key_prefix).config())
         assert_nothing_leaked(got, url)
         assert_owner_only(data_dir)
         client.close()

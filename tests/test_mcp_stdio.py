@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from codegen_mcp.local.processes import settings_env
 from codegen_mcp.settings import Settings
-from tests.support import ROOT, settings_env
+from tests.support import ROOT
 
 MCP_COMMAND = [sys.executable, "-m", "codegen_mcp.cli", "mcp"]
 DEADLINE = 30.0

@@ -14,8 +14,8 @@ import pytest
 
 from codegen_mcp import queue
 from codegen_mcp.api.models import PullRequest, Run
-from codegen_mcp.api.status import State
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from tests.support import fast_settings
 from workers import observe
 
@@ -104,11 +104,11 @@ def test_a_settled_run_seen_again_changes_nothing_and_announces_nothing(
     services: Services,
 ) -> None:
     task_id = completed(services, "done")
-    before = services.redis.hgetall(services.store.task_key(task_id))
+    before = services.redis.hgetall(services.store.keys.task(task_id))
 
     assert not observe.apply(services, task_id, Run(RUN, "COMPLETE", result="done"))
 
-    assert services.redis.hgetall(services.store.task_key(task_id)) == before
+    assert services.redis.hgetall(services.store.keys.task(task_id)) == before
     assert finished(services, task_id) == [1]
 
 
@@ -181,11 +181,11 @@ def test_a_look_like_the_earlier_outcome_stands_once_the_grace_has_passed(
 @pytest.mark.parametrize("status", ["ACTIVE", "COMPLETE"])
 def test_a_queued_task_is_moved_only_by_its_launcher(services: Services, status: str) -> None:
     task_id = services.store.create({"repo": "acme/demo", "query": "q"})
-    before = services.redis.hgetall(services.store.task_key(task_id))
+    before = services.redis.hgetall(services.store.keys.task(task_id))
 
     assert not observe.apply(services, task_id, Run(RUN, status, result="x"))
 
-    assert services.redis.hgetall(services.store.task_key(task_id)) == before
+    assert services.redis.hgetall(services.store.keys.task(task_id)) == before
 
 
 def test_a_task_the_user_stopped_watching_ignores_its_run(services: Services) -> None:

@@ -22,13 +22,14 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import TextContent
 
 from codegen_mcp import commands
-from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Front, Worker, fast_settings, settings_env, wait_for
+from tests.support import ROOT, Front, Worker, fast_settings, wait_for
 
 QUICK = "[sim:active=0.2] [sim:eval=0]"
 MCP_COMMAND = [sys.executable, "-m", "codegen_mcp.cli", "mcp"]
@@ -64,7 +65,7 @@ def unique() -> str:
 
 
 def recorded(web: Front) -> int:
-    return int(web.services.redis.zcard(web.services.store.key("tasks")))
+    return int(web.services.redis.zcard(web.services.store.keys.tasks()))
 
 
 def endpoint_calls(sim: Simulator, endpoint: str) -> int:
@@ -212,7 +213,7 @@ async def test_over_mcp_a_refused_new_is_a_tool_error_with_the_same_words(
     assert second.is_error
     message = "".join(b.text for b in second.content if isinstance(b, TextContent))
     assert "CODEGEN_MCP_CLIENT_RUN_LIMIT" in message and "try again in" in message
-    assert int(services.redis.zcard(services.store.key("tasks"))) == 1
+    assert int(services.redis.zcard(services.store.keys.tasks())) == 1
 
 
 # -- #10.4: the logs budget ---------------------------------------------------------------

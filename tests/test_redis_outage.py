@@ -19,12 +19,12 @@ import pytest
 import requests
 from mcp import Client
 
-from codegen_mcp.api.status import State
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.queue import Queue
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
+from codegen_mcp.states import State
 from codegen_mcp.web import create_app
 from tests.support import Front, fast_settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import EmbeddedRedis
+from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
 from tests.support import Front, Worker, fast_settings, wait_for

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp.api.status import State
 from codegen_mcp.redis_conn import connect
+from codegen_mcp.states import State
 from codegen_mcp.store import TaskStore, Transition
 
 
@@ -25,13 +25,13 @@ def snapshot(store: TaskStore, task_id: str) -> dict[str, Any]:
     """Everything `transition` may write about a task, with scores."""
     redis = store.redis
     return {
-        "hash": redis.hgetall(store.task_key(task_id)),
+        "hash": redis.hgetall(store.keys.task(task_id)),
         "indexes": {
-            state.value: redis.zscore(store.key("state", state.value), task_id) for state in State
+            state.value: redis.zscore(store.keys.state(state.value), task_id) for state in State
         },
-        "watch": redis.zscore(store.key("watch"), task_id),
-        "outbox": redis.zrange(store.key("outbox"), 0, -1, withscores=True),
-        "recent": redis.zscore(store.key("recent"), task_id),
+        "watch": redis.zscore(store.keys.watch(), task_id),
+        "outbox": redis.zrange(store.keys.outbox(), 0, -1, withscores=True),
+        "recent": redis.zscore(store.keys.recent(), task_id),
     }
 
 
@@ -47,7 +47,7 @@ def indexed_in(store: TaskStore, task_id: str) -> list[str]:
 
 def test_a_transition_moves_the_hash_and_the_state_index_together(store: TaskStore) -> None:
     task_id = store.create({"repo": "acme/demo", "query": "q"})
-    created = float(store.redis.hget(store.task_key(task_id), "created_ts"))
+    created = float(store.redis.hget(store.keys.task(task_id), "created_ts"))
 
     moved = store.transition(task_id, State.RUNNING, allowed=[State.QUEUED], agent_run_id=7)
 
@@ -57,7 +57,7 @@ def test_a_transition_moves_the_hash_and_the_state_index_together(store: TaskSto
     assert (task["state"], task["agent_run_id"]) == ("running", 7)
     assert indexed_in(store, task_id) == ["running"]
     # The index keeps creation order, whatever the state.
-    assert store.redis.zscore(store.key("state", "running"), task_id) == created
+    assert store.redis.zscore(store.keys.state("running"), task_id) == created
     assert [t for t, _ in store.watched()] == [task_id]
     assert store.outbox() == []
 
@@ -158,7 +158,7 @@ def test_a_refused_renew_is_no_outcome(store: TaskStore) -> None:
 
 def test_running_again_keeps_the_time_the_run_was_last_checked(store: TaskStore) -> None:
     task_id = running(store)
-    store.redis.zadd(store.key("watch"), {task_id: 1000.0}, xx=True)
+    store.redis.zadd(store.keys.watch(), {task_id: 1000.0}, xx=True)
 
     store.transition(task_id, State.RUNNING, api_status="EVALUATION")
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import requests
 
-from codegen_mcp.embedded import free_port, reap_stale_stack
+from codegen_mcp.local.record import reap_stale_stack
+from codegen_mcp.local.redis import free_port
 from tests.support import ROOT, pid_alive, wait_for, with_sigint
 
 AUTH_TOKEN = "up-test-auth-token-0123456789abcdef"

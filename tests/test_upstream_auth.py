@@ -19,9 +19,9 @@ import pytest
 import requests
 
 from codegen_mcp.api.errors import ApiAuthError
-from codegen_mcp.api.status import State
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
+from codegen_mcp.states import State
 from tests.support import ROOT, Front, Worker, fast_settings
 
 WRONG = "not-a-codegen-token"

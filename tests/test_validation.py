@@ -24,6 +24,7 @@ from mcp.types import CallToolResult, TextContent
 from codegen_mcp import refname
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.settings import Settings
+from codegen_mcp.store_keys import Keys
 from tests.support import Front, Worker, wait_for
 
 TASK_ID = "0" * 32
@@ -265,7 +266,7 @@ def test_a_stored_token_that_cannot_go_in_a_header_fails_tasks_visibly_and_stays
     task = own_front.ok("new", {**NEW, "query": "Add a README [sim:active=0.2]"})
     bad = "sk-pasted-0123456789…abcdef"
     own_front.services.redis.hset(  # as a version that did not check tokens stored it
-        f"{settings.key_prefix}:config",
+        Keys(settings.key_prefix).config(),
         mapping={"api_token": bad, "api_token_base_url": settings.api_base_url},
     )
     worker = Worker(settings, tmp_path / "worker.log").start()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codegen_mcp.api.status import State
 from codegen_mcp.simulator import Simulator
+from codegen_mcp.states import State
 from tests.support import Front, wait_for
 
 

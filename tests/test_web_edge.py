@@ -16,11 +16,12 @@ import pytest
 import requests
 
 from codegen_mcp import cli
-from codegen_mcp.embedded import free_port
 from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.serving import check_bind
 from codegen_mcp.settings import RateLimit, Settings
-from tests.support import ROOT, Front, settings_env, wait_for
+from tests.support import ROOT, Front, wait_for
 
 STRONG = "a-strong-token-of-forty-characters-000000"
 LIST = {"command": "list", "args": {}}

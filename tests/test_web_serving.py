@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from codegen_mcp.embedded import free_port
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer
 from codegen_mcp.settings import Settings
 from codegen_mcp.web import MAX_BODY, create_app
-from tests.support import ROOT, Front, settings_env, wait_for
+from tests.support import ROOT, Front, wait_for
 
 HALF_BODY = (
     b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

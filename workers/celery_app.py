@@ -26,7 +26,7 @@ from celery.signals import (
 )
 
 from codegen_mcp import queue, secret
-from codegen_mcp.embedded import join_stack
+from codegen_mcp.local.record import join_stack
 from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
@@ -34,6 +34,8 @@ from workers import tasks
 
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
+    """The Celery app for this deployment: its queue, late acks and no prefetching ahead, with
+    secrets masked in every log; joins the local stack when no Redis URL is given."""
     settings, url = (settings, redis_url) if redis_url else join_stack(settings)
     secret.install(settings, url)  # worker, beat and flower alike: no log line shows a secret
     app = Celery("codegen_mcp", broker=broker_url(url), set_as_current=False)

@@ -7,18 +7,21 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codegen_mcp import queue
+from codegen_mcp import inbox, queue
 from codegen_mcp.api.models import parse_timestamp
-from codegen_mcp.api.status import State
 from codegen_mcp.commands import logs as agent_logs
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from workers import delivery
 
 log = logging.getLogger(__name__)
 
 
 def on_task_finished(services: Services, task_id: str, seq: int) -> None:
+    """Act on outcome number `seq` of `task_id` once, then clear it from the outbox: queue a child's
+    outcome for delivery to its orchestrator, or return a delivery that never started. Safe to
+    run twice."""
     task = services.store.get(task_id)
     if task is not None:
         log.info("task %s outcome #%s: %s", task_id, seq, task["state"])
@@ -30,7 +33,7 @@ def on_task_finished(services: Services, task_id: str, seq: int) -> None:
             return
         if task.get("delivers") and task.get("started_at"):
             delivery.delivered(services, task)  # idempotent: heals a launch that died mid-way
-        if _bound(services, task, seq) and delivery.accept(services, task, seq):
+        if _bound(services, task, seq) and inbox.accept(services.store, task, seq):
             services.queue.send(queue.DELIVER, int(task["orchestrator_run_id"]))
     services.store.clear_outbox(task_id, seq)
 

@@ -23,10 +23,10 @@ from codegen_mcp import prompts
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.schemas import REPO_PATTERN
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 from workers import delivery, observe, upstream
 
@@ -61,14 +61,15 @@ class OrchestratorBusy(CodegenMCPError):
 
 
 def launch(services: Services, task_id: str) -> None:
+    """Create (new) or resume (resume) the run of a queued task, at most once upstream:
+    one launcher at a time holds the task's lock, and a task no longer queued is left alone.
+    Raises Retry when a later attempt should try again."""
     store = services.store
     task = store.get(task_id)
     if task is None or task["state"] != State.QUEUED:
         return
     timeout = BUDGET_WAIT + 2 * services.settings.request_timeout + 5
-    lock = services.redis.lock(
-        store.key("lock", "launch", task_id), timeout=timeout, blocking=False
-    )
+    lock = services.redis.lock(store.keys.launch_lock(task_id), timeout=timeout, blocking=False)
     if not lock.acquire():
         return  # another worker is launching it right now
     try:
@@ -83,7 +84,8 @@ def launch(services: Services, task_id: str) -> None:
 
 
 def launch_in_progress(services: Services, task_id: str) -> bool:
-    return bool(services.redis.exists(services.store.key("lock", "launch", task_id)))
+    """Some launcher holds the task's lock right now."""
+    return bool(services.redis.exists(services.store.keys.launch_lock(task_id)))
 
 
 def retry_pending(task: dict[str, Any]) -> bool:
@@ -139,8 +141,8 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
             lock.reacquire()
         except LockError:
             raise LostLock() from None
-        key = services.store.task_key(task["task_id"])
-        services.redis.hsetnx(key, "attempted_at", repr(time.time()))  # the first attempt's time
+        # the first attempt's time
+        services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))
         services.store.update(task["task_id"], **{flag: True})
 
     return before_send

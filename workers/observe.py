@@ -10,14 +10,16 @@ from typing import Any
 
 from codegen_mcp import queue
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import SETTLED, State
 from codegen_mcp.services import Services
+from codegen_mcp.states import SETTLED, State
 from codegen_mcp.store import Transition, now_iso
 
 log = logging.getLogger(__name__)
 
 
 def digest(text: str | None) -> str:
+    """A short fingerprint of `text`, to tell whether a run's result changed without storing it
+    twice."""
     return hashlib.sha1((text or "").encode()).hexdigest()[:12]
 
 

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 
 from redis.exceptions import LockError
 
-from codegen_mcp import queue
+from codegen_mcp import inbox, queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited
 from codegen_mcp.api.models import Run
-from codegen_mcp.api.status import State
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from workers import delivery, launch, observe, upstream
 
 log = logging.getLogger(__name__)
@@ -53,32 +53,34 @@ class SweepReport:
     deadline: float = 0.0
 
     def time_left(self) -> float:
+        """Seconds this sweep may still spend before it must stop (never negative)."""
         return max(self.deadline - time.monotonic(), 0.0)
 
 
 def sweep(services: Services) -> SweepReport:
+    """One pass over watched runs and pending deliveries (skipped if one runs or just ran)."""
     report = SweepReport()
     redis = services.redis
     # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
     # a sweep stops paging well before it does (the next one carries on).
     settings = services.settings
     lock_seconds = max(10 * settings.poll_interval, 2 * settings.request_timeout + 5)
-    lock = redis.lock(services.store.key("lock", "sweep"), timeout=lock_seconds, blocking=False)
+    lock = redis.lock(services.store.keys.sweep_lock(), timeout=lock_seconds, blocking=False)
     report.deadline = time.monotonic() + lock_seconds * 0.6
     if not lock.acquire():
         report.skipped = "another sweep is running"
         return report
     try:
-        last = redis.get(services.store.key("sweep", "last"))
+        last = redis.get(services.store.keys.sweep("last"))
         if last and time.time() - float(last) < services.settings.poll_interval * 0.5:
             report.skipped = "swept moments ago"
             return report
         _sweep(services, report)
-        redis.set(services.store.key("sweep", "last"), repr(time.time()))
+        redis.set(services.store.keys.sweep("last"), repr(time.time()))
         services.recorder.sweep(time.time() - report.at, report.watched)
     finally:
         report.duration = time.time() - report.at
-        redis.set(services.store.key("sweep", "report"), json.dumps(asdict(report)), ex=3600)
+        redis.set(services.store.keys.sweep("report"), json.dumps(asdict(report)), ex=3600)
         try:
             lock.release()
         except LockError:
@@ -91,7 +93,7 @@ def sweep(services: Services) -> SweepReport:
 def _sweep(services: Services, report: SweepReport) -> None:
     report.requeued = requeue_lost(services)
     watched = services.store.watched()
-    orchestrators = delivery.pending_orchestrators(services)
+    orchestrators = inbox.pending_orchestrators(services.store)
     report.watched = len(watched)
     report.orchestrators = len(orchestrators)
     if not watched and not orchestrators:
@@ -112,11 +114,10 @@ def _sweep(services: Services, report: SweepReport) -> None:
 
 
 def _reopen_check_due(services: Services) -> bool:
-    """With nothing to watch, still list now and then: finished runs re-open (a PR comment,
-    failing CI) and their tasks should say so. One list call every few sweeps."""
+    """Whether to list anyway, every few sweeps: settled runs may reopen (a PR comment, CI)."""
     if not services.store.recently_settled(REOPEN_WINDOW):
         return False
-    key = services.store.key("sweep", "reopen_check")
+    key = services.store.keys.sweep("reopen_check")
     every = REOPEN_CHECK_SWEEPS * services.settings.poll_interval
     return bool(services.redis.set(key, "1", nx=True, px=int(every * 1000)))
 
@@ -140,8 +141,7 @@ def _poll(
     paused = observe.paused_by_run(services)
 
     def on_page(runs: list[Run]) -> None:
-        """Apply each page as it arrives: a sweep waiting for budget has already told
-        users what it read so far."""
+        """Apply each page on arrival: users hear what was read while the sweep waits for budget."""
         page = {run.id: run for run in runs}
         seen.update(page)
         _apply(services, page, wanted, report, paused)
@@ -262,13 +262,13 @@ def _get_each(
         for task_id in task_ids:
             if observe.apply(services, task_id, run):
                 report.changed += 1
-        services.redis.hdel(services.store.key("missing"), *task_ids)
+        services.redis.hdel(services.store.keys.missing(), *task_ids)
         services.store.mark_checked(task_ids)
 
 
 def _run_not_found(services: Services, task_ids: list[str], message: str) -> None:
     """One 404 can be a blip (or a config change in flight); two in a row mean it is gone."""
-    key = services.store.key("missing")
+    key = services.store.keys.missing()
     for task_id in task_ids:
         if services.redis.hincrby(key, task_id, 1) >= 2:
             services.redis.hdel(key, task_id)
@@ -290,11 +290,11 @@ def requeue_lost(services: Services) -> int:
     for task_id, row in zip(stale_ids, store.fields(stale_ids, "retry_at"), strict=True):
         if launch.launch_in_progress(services, task_id) or launch.retry_pending(row):
             continue
-        if redis.set(store.key("requeued", task_id), "1", nx=True, px=int(stale * 1000)):
+        if redis.set(store.keys.requeued(task_id), "1", nx=True, px=int(stale * 1000)):
             services.queue.send(queue.LAUNCH, task_id)
             count += 1
     for task_id, seq in store.outbox(older_than=STALE_OUTBOX):
-        if redis.set(store.key("requeued", f"{task_id}:{seq}"), "1", nx=True, ex=int(STALE_OUTBOX)):
+        if redis.set(store.keys.requeued(f"{task_id}:{seq}"), "1", nx=True, ex=int(STALE_OUTBOX)):
             services.queue.send(queue.FINISHED, task_id, seq)
             count += 1
     return count

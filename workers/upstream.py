@@ -15,8 +15,9 @@ from codegen_mcp.api.budget import token_key
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiUnavailable
 from codegen_mcp.api.models import Run, parse_timestamp
-from codegen_mcp.api.status import SETTLED, State, state_for
+from codegen_mcp.api.status import state_for
 from codegen_mcp.services import Services
+from codegen_mcp.states import SETTLED, State
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ REPO_LOCK_SECONDS = 120  # a read of a long list may wait for budget page after 
 
 def user_id(services: Services, client: CodegenClient) -> int | None:
     """The token's user (cached), so list calls see only our own API runs."""
-    key = services.store.key("me", token_key(client.credentials.token))
+    key = services.store.keys.me(token_key(client.credentials.token))
     cached = services.redis.get(key)
     if cached:
         return int(cached)
@@ -106,7 +107,7 @@ def resolve_repo(services: Services, client: CodegenClient, repo: str) -> int:
     are answered from it until it is that old. So `new` calls naming unknown repositories,
     however many, cost a couple of reads a minute, and never starve the sweep.
     """
-    key = services.store.key("repos", client.credentials.org_id)
+    key = services.store.keys.repos(client.credentials.org_id)
     name = repo.lower()
     cached = services.redis.hget(key, name)
     if cached is None:

@@ -95,6 +95,8 @@ class Budget:
             self._redis.set(key, "1", px=max(int(seconds * 1000), 1))
 
     def stats(self, bucket: str) -> BucketStats:
+        """Where `bucket` stands now for this token: its limit, what is left, when it resets and any
+        cooldown a 429 imposed."""
         item = self._items[bucket]
         window = self._limiter.get_window_stats(item, self._who, bucket)
         return BucketStats(

@@ -13,29 +13,18 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
 from codegen_mcp import __version__
 from codegen_mcp.api.budget import Budget
-from codegen_mcp.api.errors import (
-    ApiAuthError,
-    ApiError,
-    ApiNotFound,
-    ApiQuotaExceeded,
-    ApiRateLimited,
-    ApiRejected,
-    ApiUnavailable,
-)
+from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable, error_for
 from codegen_mcp.api.models import Run
 
 log = logging.getLogger(__name__)
 
 READ_ATTEMPTS = 3
-DEFAULT_BACKOFF = 2.0  # seconds to pause a bucket after a 429 without Retry-After
 
 
 @dataclass(frozen=True)
@@ -76,6 +65,8 @@ class CodegenClient:
         repo_id: int | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
+        """Start an agent run with `prompt`; the run as the API created it. Never retried once it
+        may have been sent: ApiUnavailable means the run may or may not exist."""
         body: dict[str, Any] = {"prompt": prompt}
         if metadata is not None:
             body["metadata"] = metadata
@@ -87,6 +78,8 @@ class CodegenClient:
         )
 
     def get_run(self, run_id: int) -> Run:
+        """The run `run_id` as the API reports it now; ApiNotFound if this organization has no such
+        run."""
         return Run.from_api(self._request("GET", self._org(f"/agent/run/{run_id}"), "read"))
 
     def list_runs(
@@ -97,6 +90,8 @@ class CodegenClient:
         skip: int = 0,
         limit: int = 100,
     ) -> tuple[list[Run], int]:
+        """One page of the organization's runs with their total count; by default only
+        runs started through the API, optionally only `user_id`'s."""
         params: dict[str, Any] = {"skip": skip, "limit": limit}
         if user_id is not None:
             params["user_id"] = user_id
@@ -109,6 +104,8 @@ class CodegenClient:
     def resume_run(
         self, run_id: int, prompt: str, *, before_send: Callable[[], None] | None = None
     ) -> Run:
+        """Send `prompt` to run `run_id` as a follow-up; the run as it stands after. Like
+        create_run, never blindly retried."""
         body = {"agent_run_id": run_id, "prompt": prompt}
         path = self._org("/agent/run/resume")
         return Run.from_api(
@@ -118,19 +115,26 @@ class CodegenClient:
     def run_logs(
         self, run_id: int, *, skip: int = 0, limit: int = 100, reverse: bool = False
     ) -> dict[str, Any]:
+        """One page of run `run_id`'s agent log, as the API's alpha logs endpoint answers it."""
         params = {"skip": skip, "limit": limit, "reverse": str(reverse).lower()}
         path = f"/v1/alpha/organizations/{self.credentials.org_id}/agent/run/{run_id}/logs"
         return self._request("GET", path, "logs", params=params)
 
     def remove_from_pr(self, run_id: int) -> dict[str, Any]:
+        """Take the agents off run `run_id`'s pull request (every agent on that PR stops working
+        there); the API's answer. The closest thing upstream offers to a cancel."""
         body = {"agent_run_id": run_id}
         return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
 
     # -- account -----------------------------------------------------------------------
     def me(self) -> dict[str, Any]:
+        """The user the token belongs to, as the API describes it; a cheap check that the token
+        works."""
         return self._request("GET", "/v1/users/me", "read")
 
     def iter_repos(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every repository of the organization, fetched `page_size` at a time as the caller
+        iterates."""
         skip = 0
         while True:
             params = {"skip": skip, "limit": page_size}
@@ -213,7 +217,7 @@ class CodegenClient:
         log.debug("%s %s -> %s", method, path, response.status_code)
         self._observe(method, path, response.status_code)
         if response.status_code >= 400:
-            raise _error_for(response, f"{method} {path}")
+            raise error_for(response, f"{method} {path}")
         try:
             return response.json()
         except ValueError:
@@ -236,61 +240,3 @@ def endpoint_name(method: str, path: str) -> str:
     if path.endswith("/agent/run"):
         return "create"
     return "get" if "/agent/run/" in path and method == "GET" else "other"
-
-
-def _error_for(response: requests.Response, what: str) -> ApiError:
-    status = response.status_code
-    body = _body(response)
-    message = f"Codegen API {status} on {what}: {_message(body) or response.reason}"
-    if status == 429:
-        retry_after = _retry_after(response)
-        if retry_after is None:
-            return ApiRateLimited(message, retry_after=DEFAULT_BACKOFF + random.uniform(0, 1.0))
-        return ApiRateLimited(message, retry_after=retry_after, from_header=True)
-    if status in (401, 403):
-        return ApiAuthError(message, status_code=status, body=body)
-    if status == 402:
-        return ApiQuotaExceeded(message, status_code=status, body=body)
-    if status == 404:
-        return ApiNotFound(message, status_code=status, body=body)
-    if status < 500:
-        return ApiRejected(message, status_code=status, body=body)
-    return ApiUnavailable(message, status_code=status, body=body)
-
-
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text[:500]
-
-
-def _message(body: Any) -> str:
-    """`message` for Codegen's own errors, FastAPI's `detail` (a string or a list) otherwise."""
-    if not isinstance(body, dict):
-        return str(body or "")[:300]
-    if isinstance(body.get("message"), str):
-        return body["message"]
-    detail = body.get("detail")
-    if isinstance(detail, list):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
-            for item in detail
-            if isinstance(item, dict)
-        )
-    return str(detail or "")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Seconds from Retry-After (a number or an HTTP date); None when absent or unreadable."""
-    header = response.headers.get("Retry-After", "").strip()
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return min(max(seconds, 0.5), 300.0)

@@ -1,10 +1,18 @@
-"""Typed errors of the Codegen client: each carries the HTTP status and the API's message."""
+"""Typed errors of the Codegen client, each carrying the HTTP status and the API's message,
+and `error_for`, which maps an error answer to one."""
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+import requests
+
 from codegen_mcp.errors import CodegenMCPError
+
+DEFAULT_BACKOFF = 2.0  # seconds to pause a bucket after a 429 without Retry-After
 
 
 class ApiError(CodegenMCPError):
@@ -101,3 +109,66 @@ class ApiUnavailable(ApiError):
 
     http_status = 502
     code = "upstream_unavailable"
+
+
+def error_for(response: requests.Response, what: str) -> ApiError:
+    """The typed error for an API answer of 400 or more, its message naming `what` was asked.
+
+    A 429 carries how long to back off: Retry-After when the API sent it, else a jittered
+    default. Never reads the request's headers, so the token stays out of every message.
+    """
+    status = response.status_code
+    body = _body(response)
+    message = f"Codegen API {status} on {what}: {_message(body) or response.reason}"
+    if status == 429:
+        retry_after = _retry_after(response)
+        if retry_after is None:
+            return ApiRateLimited(message, retry_after=DEFAULT_BACKOFF + random.uniform(0, 1.0))
+        return ApiRateLimited(message, retry_after=retry_after, from_header=True)
+    if status in (401, 403):
+        return ApiAuthError(message, status_code=status, body=body)
+    if status == 402:
+        return ApiQuotaExceeded(message, status_code=status, body=body)
+    if status == 404:
+        return ApiNotFound(message, status_code=status, body=body)
+    if status < 500:
+        return ApiRejected(message, status_code=status, body=body)
+    return ApiUnavailable(message, status_code=status, body=body)
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:500]
+
+
+def _message(body: Any) -> str:
+    """`message` for Codegen's own errors, FastAPI's `detail` (a string or a list) otherwise."""
+    if not isinstance(body, dict):
+        return str(body or "")[:300]
+    if isinstance(body.get("message"), str):
+        return body["message"]
+    detail = body.get("detail")
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg')}"
+            for item in detail
+            if isinstance(item, dict)
+        )
+    return str(detail or "")
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds from Retry-After (a number or an HTTP date); None when absent or unreadable."""
+    header = response.headers.get("Retry-After", "").strip()
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.5), 300.0)

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from codegen_mcp.api.status import State, normalize, state_for
+from codegen_mcp.api.status import normalize, state_for
+from codegen_mcp.states import State
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -29,6 +30,7 @@ class PullRequest:
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The pull request as plain JSON-ready data, every field present (None when unknown)."""
         return {
             "id": self.id,
             "url": self.url,
@@ -51,10 +53,13 @@ class Run:
 
     @property
     def state(self) -> State:
+        """Our task state for the run's upstream status (unknown statuses count as running)."""
         return state_for(self.status)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Run:
+        """A Run from the API's JSON; absent, empty or ill-typed optional fields become None rather
+        than errors. Needs `id`."""
         metadata = data.get("metadata")
         return cls(
             id=int(data["id"]),

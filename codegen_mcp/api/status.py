@@ -1,4 +1,4 @@
-"""Codegen run statuses and the task states they map to.
+"""Codegen run statuses (the upstream vocabulary) and the task states they map to.
 
 The API sends statuses in UPPERCASE while Codegen's own docs compare with lowercase
 "completed"; everything here compares case-insensitively. An unknown status is taken to
@@ -7,26 +7,7 @@ mean the run is still in progress (the watcher caps how long it waits).
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class State(StrEnum):
-    """A task's state as users see it."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def settled(self) -> bool:
-        """The run is no longer working: its outcome can be reported."""
-        return self in SETTLED
-
-
-SETTLED = frozenset({State.PAUSED, State.COMPLETED, State.FAILED, State.CANCELLED})
+from codegen_mcp.states import State
 
 IN_PROGRESS = frozenset({"ACTIVE", "EVALUATION", "PENDING", "RUNNING"})
 NEEDS_INPUT = frozenset({"PAUSED"})
@@ -36,6 +17,7 @@ CANCELLED = frozenset({"CANCELLED", "CANCELED"})
 
 
 def normalize(status: object) -> str:
+    """An API status as compared everywhere: stripped, UPPERCASE ("" for none)."""
     return str(status or "").strip().upper()
 
 

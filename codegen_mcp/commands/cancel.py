@@ -9,11 +9,11 @@ from typing import Any
 
 from codegen_mcp import answers, queue
 from codegen_mcp.answers import Cancelled
-from codegen_mcp.api.status import State
 from codegen_mcp.commands.logs import LOGS_BUDGET_WAIT
 from codegen_mcp.commands.tasks import stored
 from codegen_mcp.errors import Conflict
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
 
 CANCEL_LOCK_WAIT = 5.0
@@ -40,7 +40,7 @@ def _cancel_queued(services: Services, task: dict[str, Any], scope: str | None) 
     """Hold the launch lock, so a worker cannot be creating the run while we decide."""
     store = services.store
     lock = services.redis.lock(
-        store.key("lock", "launch", task["task_id"]), timeout=30, blocking_timeout=CANCEL_LOCK_WAIT
+        store.keys.launch_lock(task["task_id"]), timeout=30, blocking_timeout=CANCEL_LOCK_WAIT
     )
     if not lock.acquire():
         raise Conflict("the run is being created right now; send cancel again in a few seconds")

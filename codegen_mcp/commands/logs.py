@@ -33,7 +33,7 @@ def logs(services: Services, args: dict[str, Any], caller: str = "local") -> Log
             raise NotFound(f"task {task['task_id']} has no agent run yet (it is {task['state']})")
         run_id = int(task["agent_run_id"])
     page = (args["skip"], args["limit"], int(args["reverse"]))
-    key = services.store.key("logpage", run_id, _run_version(services, run_id), *page)
+    key = services.store.keys.logpage(run_id, _run_version(services, run_id), *page)
     if (cached := services.redis.get(key)) is not None:
         return cast(Logs, json.loads(cached))
     # One reader fills a page while the others wait for it, instead of all reading it.

@@ -14,9 +14,10 @@ from typing import Any
 from codegen_mcp import answers, queue, quotas
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
-from codegen_mcp.api.status import State, filter_state
+from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.services import Services
+from codegen_mcp.states import State
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,13 @@ def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
     repo = args.get("repo", "").lower() or None
     orchestrator = args.get("orchestrator_run_id")
     if orchestrator is not None:
-        index: tuple[str, ...] = ("orch", str(orchestrator))
+        index = store.keys.orch(orchestrator)
     elif repo:
-        index = ("repo", repo)
+        index = store.keys.repo(repo)
     elif state:
-        index = ("state", state.value)
+        index = store.keys.state(state.value)
     else:
-        index = ("tasks",)
+        index = store.keys.tasks()
     rows: list[dict[str, Any]] = []
     batch: list[str] = []
     for task_id in store.iter_newest(index):

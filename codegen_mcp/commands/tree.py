@@ -46,20 +46,20 @@ def _reports_to_someone(store: TaskStore, run_id: int) -> bool:
 
 
 def _orchestrators_newest(store: TaskStore, start: int, count: int) -> list[int]:
-    index = store.key("orchestrators")
-    if start == 0 and store.redis.set(store.key("orchestrators", "indexed"), "1", nx=True):
+    index = store.keys.orchestrators()
+    if start == 0 and store.redis.set(store.keys.orchestrators_indexed(), "1", nx=True):
         _index_orchestrators(store)
     return [int(run_id) for run_id in store.redis.zrevrange(index, start, start + count - 1)]
 
 
 def _index_orchestrators(store: TaskStore) -> None:
     """Index the orchestrators of a store written before the index existed (once)."""
-    head = store.key("orch", "")
+    head = store.keys.orch("")
     for key in store.redis.scan_iter(match=head + "*", count=500):
         first = store.redis.zrange(key, 0, 0, withscores=True)
         if first:
             run_id = (key.decode() if isinstance(key, bytes) else str(key))[len(head) :]
-            store.redis.zadd(store.key("orchestrators"), {run_id: first[0][1]}, nx=True)
+            store.redis.zadd(store.keys.orchestrators(), {run_id: first[0][1]}, nx=True)
 
 
 def build(
@@ -79,7 +79,7 @@ def build(
         agent_run_id = int(task["agent_run_id"])
     assert agent_run_id is not None
     if not store.tasks_for_run(agent_run_id) and not store.redis.exists(
-        store.key("orch", agent_run_id)
+        store.keys.orch(agent_run_id)
     ):
         raise NotFound(
             f"codegen-mcp tracks nothing about agent run {agent_run_id}",
@@ -110,7 +110,7 @@ def _run_node(
 
 
 def _children(store: TaskStore, run_id: int, *, depth: int, seen: set[int]) -> list[dict[str, Any]]:
-    child_ids = [str(t) for t in store.redis.zrange(store.key("orch", run_id), 0, -1)]
+    child_ids = [str(t) for t in store.redis.zrange(store.keys.orch(run_id), 0, -1)]
     nodes: list[dict[str, Any]] = []
     latest: dict[int, dict[str, Any]] = {}
     for child in store.get_many(child_ids):

@@ -22,9 +22,22 @@ from codegen_mcp.simulator.validation import Checks
 ORG = "/v1/organizations/<org_id>"
 AGENT_TYPES = ("codegen", "claude_code")
 
+Route = Callable[[str, str, str | None, str], Callable[[View], View]]
+Member = Callable[[Checks, int], None]
+
 
 def api_blueprint(state: SimState) -> Blueprint:
+    """The simulated Codegen REST API over `state`: every documented endpoint, behind the same auth,
+    rate limits, faults and validation the real one applies."""
     bp = Blueprint("sim_api", __name__)
+    route, member = _router(bp, state), _membership(state)
+    _agent_run_routes(state, route, member)
+    _account_routes(state, route, member)
+    return bp
+
+
+def _router(bp: Blueprint, state: SimState) -> Route:
+    """A decorator factory registering a view on `bp` behind the gate (auth, limits, faults)."""
 
     def route(rule: str, endpoint: str, bucket: str | None, method: str) -> Callable[[View], View]:
         def register(view: View) -> View:
@@ -41,11 +54,23 @@ def api_blueprint(state: SimState) -> Blueprint:
 
         return register
 
+    return route
+
+
+def _membership(state: SimState) -> Member:
+    """The check every organization route ends its validation with."""
+
     def member(checks: Checks, org: int) -> None:
         """Send every validation error found (422), then check membership (403)."""
         checks.done()
         if org != state.config.org_id:
             raise message_error(403, NOT_A_MEMBER)
+
+    return member
+
+
+def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
+    """Create, read, list and resume agent runs; ban, unban and remove from a PR."""
 
     @route(f"{ORG}/agent/run", "create", "create", "POST")
     def create(user_id: int, org_id: str) -> Any:
@@ -110,6 +135,10 @@ def api_blueprint(state: SimState) -> Blueprint:
     for path, action in (("ban", "ban"), ("remove-from-pr", "remove_from_pr"), ("unban", "unban")):
         route(f"{ORG}/agent/run/{path}", action, None, "POST")(pr_action(action))
 
+
+def _account_routes(state: SimState, route: Route, member: Member) -> None:
+    """Logs, the user, the organizations and their repositories."""
+
     @route("/v1/alpha/organizations/<org_id>/agent/run/<run_id>/logs", "logs", "logs", "GET")
     def logs(user_id: int, org_id: str, run_id: str) -> Any:
         checks = Checks()
@@ -138,8 +167,6 @@ def api_blueprint(state: SimState) -> Blueprint:
         skip, limit = _paging(checks)
         member(checks, org)
         return page(catalog.repositories(state.config), skip, limit)
-
-    return bp
 
 
 def _paging(checks: Checks) -> tuple[int, int]:

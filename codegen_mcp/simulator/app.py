@@ -17,6 +17,8 @@ CONTROL_PREFIX = "/_sim"
 
 
 def create_app(state: SimState) -> Flask:
+    """The simulator's Flask app over `state`: the REST API, the /_sim control endpoints, injected
+    latency, and errors shaped like the real API's (FastAPI's)."""
     app = Flask("codegen_mcp.simulator")
     app.register_blueprint(api_blueprint(state))
     app.register_blueprint(control_blueprint(state))

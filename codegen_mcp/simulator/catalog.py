@@ -10,6 +10,7 @@ ORG_NAME = "Simulated Org"
 
 
 def user(user_id: int) -> dict[str, Any]:
+    """The simulated user `user_id` as GET /v1/users/me describes a user."""
     return {
         "id": user_id,
         "email": f"sim-user-{user_id}@example.com",
@@ -20,6 +21,7 @@ def user(user_id: int) -> dict[str, Any]:
 
 
 def organizations(config: SimConfig) -> list[dict[str, Any]]:
+    """The organizations the simulated user belongs to: the one configured."""
     return [{"id": config.org_id, "name": ORG_NAME, "settings": {}}]
 
 

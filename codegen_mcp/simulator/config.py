@@ -19,6 +19,7 @@ DOCUMENTED_LIMITS: dict[str, Limit] = {
 
 
 def default_repos() -> list[dict[str, Any]]:
+    """The repositories a simulator starts with unless told otherwise."""
     return [
         {"id": 101, "name": "codegen.py", "full_name": "Zeeeepa/codegen.py", "language": "Python"},
         {"id": 102, "name": "demo", "full_name": "acme/demo", "language": "Python"},
@@ -52,6 +53,7 @@ class SimConfig:
             raise ValueError("at least one token is needed")
 
     def limits(self) -> dict[str, Limit]:
+        """The rate limit of each bucket (read, create, resume, logs) this simulator enforces."""
         return {
             "read": self.read_limit,
             "create": self.create_limit,
@@ -60,4 +62,5 @@ class SimConfig:
         }
 
     def repo(self, repo_id: int) -> dict[str, Any] | None:
+        """The configured repository with id `repo_id`, or None."""
         return next((r for r in self.repos if r.get("id") == repo_id), None)

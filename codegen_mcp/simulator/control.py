@@ -21,11 +21,21 @@ FOREIGN_KEYS = {"user_id", "source_type", "status", "prompt", "same_pr_as"}
 
 
 def control_blueprint(state: SimState) -> Blueprint:
+    """The /_sim control endpoints over `state`: read the config, set faults, read runs and move
+    them on, inspect traffic. Not part of the Codegen API."""
     bp = Blueprint("sim_control", __name__, url_prefix="/_sim")
 
     @bp.errorhandler(ControlError)
     def control_error(error: ControlError) -> Response:
         return json_response({"error": error.message}, error.status)
+
+    _bench_routes(bp, state)
+    _run_routes(bp, state)
+    return bp
+
+
+def _bench_routes(bp: Blueprint, state: SimState) -> None:
+    """The simulator's config, faults, traffic log and stats, and reset."""
 
     @bp.get("/config")
     def config() -> Response:
@@ -43,26 +53,6 @@ def control_blueprint(state: SimState) -> Blueprint:
                 "faults": state.faults(),
             }
         )
-
-    @bp.get("/runs")
-    def runs() -> Response:
-        return json_response(state.records())
-
-    @bp.get("/runs/<int:run_id>")
-    def run(run_id: int) -> Response:
-        return json_response(state.record(run_id))
-
-    @bp.post("/runs/<int:run_id>/transition")
-    def transition(run_id: int) -> Response:
-        body = _body({"status", "result"})
-        if "status" not in body:
-            raise InvalidControl("status is required")
-        return json_response(state.transition(run_id, body["status"], _text(body, "result")))
-
-    @bp.post("/runs/<int:run_id>/reopen")
-    def reopen(run_id: int) -> Response:
-        body = _body({"result"})
-        return json_response(state.reopen(run_id, _text(body, "result")))
 
     @bp.get("/faults")
     def faults() -> Response:
@@ -88,6 +78,30 @@ def control_blueprint(state: SimState) -> Blueprint:
         state.reset()
         return json_response({"reset": True})
 
+
+def _run_routes(bp: Blueprint, state: SimState) -> None:
+    """Read runs, move them on (transition, reopen) and add runs not started through the API."""
+
+    @bp.get("/runs")
+    def runs() -> Response:
+        return json_response(state.records())
+
+    @bp.get("/runs/<int:run_id>")
+    def run(run_id: int) -> Response:
+        return json_response(state.record(run_id))
+
+    @bp.post("/runs/<int:run_id>/transition")
+    def transition(run_id: int) -> Response:
+        body = _body({"status", "result"})
+        if "status" not in body:
+            raise InvalidControl("status is required")
+        return json_response(state.transition(run_id, body["status"], _text(body, "result")))
+
+    @bp.post("/runs/<int:run_id>/reopen")
+    def reopen(run_id: int) -> Response:
+        body = _body({"result"})
+        return json_response(state.reopen(run_id, _text(body, "result")))
+
     @bp.post("/foreign-runs")
     def foreign_run() -> Response:
         body = _body(FOREIGN_KEYS)
@@ -99,8 +113,6 @@ def control_blueprint(state: SimState) -> Blueprint:
             raise
         except (TypeError, ValueError) as exc:
             raise InvalidControl(str(exc)) from None
-
-    return bp
 
 
 def _body(allowed: set[str]) -> dict[str, Any]:

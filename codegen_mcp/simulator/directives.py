@@ -55,6 +55,7 @@ def parse_script(prompt: str, active: float, evaluation: float) -> Script:
 
 
 def strip_directives(prompt: str) -> str:
+    """The prompt without the simulator's test directives, as the agent would read it."""
     return DIRECTIVE.sub("", prompt).strip()
 
 

@@ -22,14 +22,17 @@ class ApiError(Exception):
 
 
 def message_error(status: int, message: str, headers: dict[str, str] | None = None) -> ApiError:
+    """An API error whose body carries a `message`, as most Codegen endpoints answer."""
     return ApiError(status, {"message": message, "status_code": status}, headers)
 
 
 def detail_error(status: int, detail: Any) -> ApiError:
+    """An API error whose body carries a FastAPI-style `detail`."""
     return ApiError(status, {"detail": detail})
 
 
 def run_not_found() -> ApiError:
+    """The 404 the API answers for a run this organization does not have."""
     return message_error(404, RUN_NOT_FOUND)
 
 

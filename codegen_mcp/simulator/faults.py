@@ -31,6 +31,8 @@ class Faults:
     latency: float = 0.0
 
     def validate(self) -> None:
+        """Raise InvalidControl naming the field if any rate is outside 0..1 or the latency is
+        negative."""
         for name in ("error_rate", "throttle_rate", "drop_after_act_rate"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
@@ -39,6 +41,7 @@ class Faults:
             raise InvalidControl(f"latency must be a number of seconds >= 0, got {self.latency!r}")
 
     def as_dict(self) -> dict[str, Any]:
+        """The faults as plain JSON-ready data."""
         return asdict(self)
 
 
@@ -49,7 +52,10 @@ class Dice:
         self._random = random.Random(seed)
 
     def chance(self, rate: float) -> bool:
+        """True with probability `rate` (never when it is 0), from this simulator's seeded
+        randomness."""
         return rate > 0 and self._random.random() < rate
 
     def error_response(self) -> tuple[int, str, str]:
+        """A transient error to inject: status, error word and message, picked at random."""
         return self._random.choice(ERROR_RESPONSES)

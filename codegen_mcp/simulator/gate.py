@@ -25,10 +25,12 @@ ACTING_ENDPOINTS = frozenset({"create", "resume"})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """`body` as a JSON response with `status` and `headers`."""
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(error: ApiError) -> Response:
+    """The response that tells the client about `error`: its status, body and headers."""
     return json_response(error.body, error.status, error.headers)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codegen_mcp.simulator.directives import strip_directives
 from codegen_mcp.simulator.statuses import FAILED
 
 CREATE = "create"
@@ -30,6 +31,8 @@ def first_line(text: str, width: int = 80) -> str:
 
 
 def result_for(status: str, work: Round, pr_url: str | None) -> str | None:
+    """The result text a run shows once it reaches `status` after `work`; None for a status that
+    carries none."""
     if work.result is not None:
         return work.result
     if status == "COMPLETE":
@@ -43,6 +46,8 @@ def result_for(status: str, work: Round, pr_url: str | None) -> str | None:
 
 
 def summary_for(status: str, work: Round) -> str | None:
+    """The one-line summary a run shows once it reaches `status` after `work`; None while it is
+    still working."""
     if status == "COMPLETE":
         prefix = "Follow-up done" if work.kind == FOLLOW_UP else "Completed"
         return f"{prefix}: {work.note}"
@@ -69,3 +74,9 @@ def _complete_text(work: Round, pr_url: str | None) -> str:
         f"I made the requested change and opened a pull request{pr}.\n\n"
         "- Read the relevant code\n- Implemented the change\n- Ran the test suite\n"
     )
+
+
+def note_for(prompt: str, fallback: str) -> str:
+    """What a run is about, in one line: the prompt's first line without directives, else
+    `fallback`."""
+    return first_line(strip_directives(prompt)) or fallback

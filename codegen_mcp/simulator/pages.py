@@ -7,6 +7,7 @@ from typing import Any
 
 
 def page(items: list[Any], skip: int, limit: int) -> dict[str, Any]:
+    """One page of `items` in the API's pagination shape (items, total, page, size, pages)."""
     total = len(items)
     return {
         "items": items[skip : skip + limit],

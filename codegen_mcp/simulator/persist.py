@@ -36,6 +36,8 @@ class StateFile:
         self._saved: object = None
 
     def load(self) -> dict[str, Any] | None:
+        """The saved state, or None if there is no file yet; ValueError for a file this version
+        cannot read."""
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:

@@ -15,6 +15,8 @@ DEFAULT_REPO = "acme/demo"
 
 
 def pull_request(number: int, run: SimRun, at: float, repo_full_name: str | None) -> dict[str, Any]:
+    """The pull request number `number` that run `run` opens at time `at`, as the API lists it on
+    the run."""
     slug = re.sub(r"[^a-z0-9]+", "-", run.note.lower()).strip("-")[:40] or "change"
     return {
         "id": 2_400_000_000 + number,

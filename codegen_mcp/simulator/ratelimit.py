@@ -26,6 +26,7 @@ class SlidingWindow:
         return None
 
     def clear(self) -> None:
+        """Forget every hit: the window starts empty."""
         self._hits.clear()
 
 

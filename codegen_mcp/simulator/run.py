@@ -91,6 +91,7 @@ class SimRun:
     # -- moving through time -------------------------------------------------------------
 
     def advance(self, now: float) -> None:
+        """Apply every scheduled status change due by `now`, in order."""
         while self._steps and self._steps[0].at <= now:
             self._apply(self._steps.pop(0))
 
@@ -101,6 +102,8 @@ class SimRun:
         self.advance(now)
 
     def start_round(self, script: Script, now: float, work: Round) -> None:
+        """Begin a new round of work at `now`, replacing whatever was scheduled with `script`'s plan
+        for it."""
         self.reschedule(plan(script, now, work), now)
 
     def force(self, status: str, now: float, work: Round) -> None:
@@ -108,9 +111,11 @@ class SimRun:
         self.reschedule([Step(now, status, work)], now)
 
     def drop_schedule(self) -> None:
+        """Cancel every scheduled status change: the run stays as it is until told otherwise."""
         self._steps = []
 
     def round_kind(self) -> str:
+        """Whether the run's next round is its first (create) or a follow-up."""
         return FOLLOW_UP if self.finishes else CREATE
 
     def _apply(self, step: Step) -> None:

@@ -58,6 +58,7 @@ class Simulator:
         return self.url
 
     def stop(self) -> None:
+        """Stop serving and save the state (if it has a file); a no-op when not running."""
         if self._server is None:
             return
         self._server.shutdown()
@@ -79,15 +80,19 @@ class Simulator:
     # -- inspection and control (the same functions as /_sim/) -------------------------------
 
     def runs(self) -> list[dict[str, Any]]:
+        """Every run, newest first, with what only the simulator knows about it."""
         return self.state.records()
 
     def run(self, run_id: int) -> dict[str, Any]:
+        """The full record of run `run_id`."""
         return self.state.record(run_id)
 
     def requests_log(self) -> list[dict[str, Any]]:
+        """The most recent requests the simulator answered, oldest first."""
         return self.state.traffic.requests_log()
 
     def stats(self) -> dict[str, Any]:
+        """Counts of requests, statuses, injected faults, rate limiting and runs so far."""
         return self.state.stats()
 
     def set_faults(
@@ -98,13 +103,18 @@ class Simulator:
         latency: float = 0.0,
         resume_on_active: str | None = None,
     ) -> dict[str, Any]:
+        """Inject faults from now on (rates between 0 and 1, latency in seconds) and, if given, how
+        a resume of an active run is met; the faults in force."""
         faults = Faults(error_rate, throttle_rate, drop_after_act_rate, latency)
         return self.state.set_faults(faults, resume_on_active)
 
     def transition(self, run_id: int, status: str, result: str | None = None) -> dict[str, Any]:
+        """Force run `run_id` to `status` now (with `result` if given); its record after."""
         return self.state.transition(run_id, status, result)
 
     def reopen(self, run_id: int, result: str | None = None) -> dict[str, Any]:
+        """Reopen finished run `run_id` as a PR comment would, with `result` when it finishes again;
+        its record after."""
         return self.state.reopen(run_id, result)
 
     def add_foreign_run(
@@ -115,9 +125,12 @@ class Simulator:
         prompt: str | None = None,
         same_pr_as: int | None = None,
     ) -> dict[str, Any]:
+        """Add a run not started by us (another user or source, optionally on the same PR as
+        `same_pr_as`); its record."""
         return self.state.add_foreign_run(user_id, source_type, status, prompt, same_pr_as)
 
     def reset(self) -> None:
+        """Forget every run and all traffic, back to the configured start."""
         self.state.reset()
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codegen_mcp.simulator.config import SimConfig
-from codegen_mcp.simulator.directives import Script, parse_script, strip_directives
+from codegen_mcp.simulator.directives import Script, parse_script
 from codegen_mcp.simulator.errors import (
     ApiError,
     ControlConflict,
@@ -23,12 +23,12 @@ from codegen_mcp.simulator.errors import (
 )
 from codegen_mcp.simulator.faults import Faults
 from codegen_mcp.simulator.logs import logs_page
-from codegen_mcp.simulator.outcomes import FOLLOW_UP, Round, first_line
+from codegen_mcp.simulator.outcomes import FOLLOW_UP, Round, note_for
 from codegen_mcp.simulator.pages import page
 from codegen_mcp.simulator.persist import StateFile, restore
 from codegen_mcp.simulator.pull_requests import pull_request
 from codegen_mcp.simulator.run import SimRun, Step
-from codegen_mcp.simulator.statuses import is_final
+from codegen_mcp.simulator.statuses import is_final, status_word
 from codegen_mcp.simulator.traffic import Traffic
 
 FIRST_RUN_ID = 41000
@@ -55,6 +55,7 @@ class SimState:
             restore(self, saved)  # nobody else can hold the lock yet
 
     def reset(self) -> None:
+        """Forget every run and all traffic; ids start over and faults are cleared."""
         with self.lock:
             self._runs: dict[int, SimRun] = {}
             self._next_run_id = FIRST_RUN_ID
@@ -64,6 +65,7 @@ class SimState:
             self.traffic.clear()
 
     def user_for(self, token: str) -> int | None:
+        """The user id `token` authenticates as, or None for an unknown token."""
         return self.config.tokens.get(token)
 
     # -- the agent-run API -------------------------------------------------------------------
@@ -87,12 +89,14 @@ class SimState:
             return run.public()
 
     def get_run(self, run_id: int) -> dict[str, Any]:
+        """Run `run_id` as the API shows it now; a 404 API error if there is none."""
         with self.lock:
             return self._found(run_id).public()
 
     def list_runs(
         self, user_id: int | None, source_type: str | None, skip: int, limit: int
     ) -> dict[str, Any]:
+        """One page of runs, newest first, filtered by user and source type as the API does."""
         with self.lock:
             runs = [
                 run
@@ -103,6 +107,7 @@ class SimState:
             return page([run.public() for run in runs], skip, limit)
 
     def resume_run(self, run_id: int, prompt: str) -> dict[str, Any]:
+        """Resume run `run_id` with `prompt` (a 409 for an active run if set to reject); the run."""
         with self.lock:
             run = self._found(run_id)
             before = run.status
@@ -111,7 +116,7 @@ class SimState:
                     409, "Agent run is currently running; wait for it to finish before resuming."
                 )
             now = self.clock()
-            work = Round(_note(prompt, "the follow-up message"), FOLLOW_UP)
+            work = Round(note_for(prompt, "the follow-up message"), FOLLOW_UP)
             # Resumes the same run: same id, a new round of work, no result until it ends again.
             run.start_round(self._script(prompt), now, work)
             run.resumes.append({"at": now, "prompt": prompt, "status_before": before})
@@ -133,27 +138,32 @@ class SimState:
             return {"message": f"{verb} the pull request; stopped {stopped} running agent run(s)."}
 
     def unban(self, run_id: int) -> dict[str, Any]:
+        """Let the agents on run `run_id`'s PR reopen by themselves again; the API's answer."""
         with self.lock:
             for run in self._sharing_pr(self._found(run_id)):
                 run.reopen_blocked = False
             return {"message": "Unbanned the agent on the pull request."}
 
     def run_logs(self, run_id: int, skip: int, limit: int, reverse: bool) -> dict[str, Any]:
+        """One page of run `run_id`'s agent log as it stands now."""
         with self.lock:
             return logs_page(self._found(run_id), self.clock(), skip, limit, reverse)
 
     # -- control ------------------------------------------------------------------------------
 
     def records(self) -> list[dict[str, Any]]:
+        """Every run's full record (for the control endpoints), newest first."""
         with self.lock:
             return [run.record() for run in self._newest_first()]
 
     def record(self, run_id: int) -> dict[str, Any]:
+        """Run `run_id`'s full record; UnknownRun if there is none."""
         with self.lock:
             return self._known(run_id).record()
 
     def transition(self, run_id: int, status: str, result: str | None = None) -> dict[str, Any]:
-        status = _status_word(status)
+        """Force run `run_id` to `status` now (ACTIVE, EVALUATION then finish); its record."""
+        status = status_word(status)
         with self.lock:
             run = self._known(run_id)
             now = self.clock()
@@ -169,6 +179,7 @@ class SimState:
             return run.record()
 
     def reopen(self, run_id: int, result: str | None = None) -> dict[str, Any]:
+        """Reopen finished run `run_id` as a PR comment would; ControlConflict if it is not."""
         with self.lock:
             run = self._known(run_id)
             now = self.clock()
@@ -189,7 +200,7 @@ class SimState:
         same_pr_as: int | None = None,
     ) -> dict[str, Any]:
         """A run started elsewhere (Slack, GitHub...): it holds `status` until told otherwise."""
-        status = _status_word(status)
+        status = status_word(status)
         with self.lock:
             now = self.clock()
             text = prompt or f"A request that came in through {source_type}"
@@ -203,6 +214,7 @@ class SimState:
             return run.record()
 
     def set_faults(self, faults: Faults, resume_on_active: str | None) -> dict[str, Any]:
+        """Apply `faults` and the resume-on-active policy; InvalidControl for a bad value."""
         faults.validate()
         if resume_on_active not in (None, "accept", "reject"):
             raise InvalidControl("resume_on_active must be 'accept' or 'reject'")
@@ -213,10 +225,12 @@ class SimState:
             return self.faults()
 
     def faults(self) -> dict[str, Any]:
+        """The faults in force and the resume-on-active policy."""
         with self.lock:
             return {**self.traffic.faults.as_dict(), "resume_on_active": self.resume_on_active}
 
     def stats(self) -> dict[str, Any]:
+        """Traffic figures plus how many runs exist and how many were created."""
         with self.lock:
             return {**self.traffic.stats(), "runs": len(self._runs), "creates": self._creates}
 
@@ -234,7 +248,7 @@ class SimState:
             source_type=source_type,
             created=now,
             prompt=prompt,
-            note=_note(prompt, "the requested change"),
+            note=note_for(prompt, "the requested change"),
             web_url=f"{self.config.web_base.rstrip('/')}/agent/trace/{run_id}",
             new_pull_request=self._new_pull_request,
             repo_id=repo_id,
@@ -283,13 +297,3 @@ class SimState:
 
     def _default_script(self) -> Script:
         return Script(active=self.config.active_seconds, evaluation=self.config.evaluation_seconds)
-
-
-def _note(prompt: str, fallback: str) -> str:
-    return first_line(strip_directives(prompt)) or fallback
-
-
-def _status_word(status: Any) -> str:
-    if not isinstance(status, str) or not status.strip():
-        raise InvalidControl("status must be a non-empty string such as COMPLETE")
-    return status.strip().upper()

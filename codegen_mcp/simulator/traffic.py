@@ -25,6 +25,7 @@ class Traffic:
         self.clear()
 
     def clear(self) -> None:
+        """Forget all traffic and faults: fresh counters, windows, and dice from the seed."""
         with self._lock:
             self.faults = Faults()
             self._dice = Dice(self._config.seed)
@@ -53,10 +54,13 @@ class Traffic:
             return None
 
     def error_response(self) -> tuple[int, str, str]:
+        """A transient error to inject, drawn from the seeded dice."""
         with self._lock:
             return self._dice.error_response()
 
     def drop_response(self) -> bool:
+        """Whether to drop the answer to an act that was done (the caller never learns it happened),
+        at the configured rate."""
         with self._lock:
             return self._dice.chance(self.faults.drop_after_act_rate)
 
@@ -70,6 +74,7 @@ class Traffic:
     # -- the record ----------------------------------------------------------------------
 
     def record(self, entry: dict[str, Any], *, rate_limited: bool) -> None:
+        """Add one answered request to the log and the counters."""
         with self._lock:
             self._log.append(entry)
             self._by_endpoint[entry["endpoint"]] += 1
@@ -80,10 +85,13 @@ class Traffic:
                 self._rate_limited += 1
 
     def requests_log(self) -> list[dict[str, Any]]:
+        """Copies of the most recent requests answered, oldest first."""
         with self._lock:
             return [dict(entry) for entry in self._log]
 
     def stats(self) -> dict[str, Any]:
+        """Request counts by endpoint and status, injected faults, rate limiting, and how often the
+        documented limits would have refused."""
         with self._lock:
             return {
                 "requests": {name: self._by_endpoint[name] for name in ENDPOINTS},

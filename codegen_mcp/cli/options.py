@@ -41,6 +41,7 @@ def merge_global_options(args: argparse.Namespace) -> None:
 
 
 def common_options() -> argparse.ArgumentParser:
+    """The parent parser of every client command: --url, --token, --json."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--url",
@@ -54,12 +55,14 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def orchestrator_option(parser: argparse.ArgumentParser, text: str) -> None:
+    """--orchestrator N (as `orchestrator_run_id`), described by `text`."""
     parser.add_argument(
         "--orchestrator", type=int, dest="orchestrator_run_id", metavar="N", help=text
     )
 
 
 def task_or_run(parser: argparse.ArgumentParser) -> None:
+    """A TASK_ID argument, or --run N naming an agent run instead."""
     parser.add_argument("task_id", nargs="?", metavar="TASK_ID")
     parser.add_argument(
         "--run", type=int, dest="agent_run_id", metavar="N", help="an agent run id instead"
@@ -67,6 +70,7 @@ def task_or_run(parser: argparse.ArgumentParser) -> None:
 
 
 def wait_options(parser: argparse.ArgumentParser) -> None:
+    """--wait and --timeout SECONDS of the commands that can watch a task settle."""
     parser.add_argument(
         "--wait",
         action="store_true",

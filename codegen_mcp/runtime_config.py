@@ -16,6 +16,7 @@ from codegen_mcp.errors import InvalidRequest, NotConfigured
 from codegen_mcp.fields import MAX_ID
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import DEFAULT_API_BASE_URL, Settings
+from codegen_mcp.store_keys import Keys
 
 KEYS = ("api_token", "org_id")
 ALIASES = {
@@ -92,11 +93,14 @@ def _shown(value: object, limit: int = 40) -> str:
 
 @dataclass(frozen=True)
 class ConfigValue:
+    """One config key's value in force and where it comes from."""
+
     key: str
     value: str | int | None
     source: str  # "runtime", "environment" or "unset"
 
     def to_dict(self) -> dict[str, Any]:
+        """The value as answers show it: a token only ever masked."""
         shown = self.value
         if self.key == "api_token" and self.value:
             shown = secret.mask(str(self.value))
@@ -104,12 +108,16 @@ class ConfigValue:
 
 
 class RuntimeConfig:
+    """The token and org id set at runtime, shared by every process through Redis."""
+
     def __init__(self, client: RedisClient, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
-        self.hash_key = f"{settings.key_prefix}:config"
+        self.hash_key = Keys(settings.key_prefix).config()
 
     def set(self, key: str, value: object) -> ConfigValue:
+        """Store a checked value for every process; InvalidRequest naming the rule if not.
+        A token is stored with the API base URL it was set for."""
         name = _known(key)
         try:
             text = check_value(name, value)
@@ -123,6 +131,7 @@ class RuntimeConfig:
         return self.get(name)
 
     def get(self, key: str) -> ConfigValue:
+        """The value in force for `key`: set at runtime, else from the environment."""
         name = _known(key)
         stored = self.redis.hget(self.hash_key, name)
         if stored is not None:
@@ -131,6 +140,7 @@ class RuntimeConfig:
         return ConfigValue(name, default, "environment" if default is not None else "unset")
 
     def all(self) -> list[ConfigValue]:
+        """Every config key's value in force."""
         return [self.get(name) for name in KEYS]
 
     def credentials(self) -> Credentials:

@@ -26,6 +26,7 @@ SAME_START = 0.5
 
 
 def stack_file(data_dir: Path) -> Path:
+    """Where the stack of `data_dir` is recorded."""
     return Path(data_dir) / "stack.json"
 
 
@@ -83,6 +84,7 @@ def read_stack(data_dir: Path) -> dict[str, Any] | None:
 
 
 def clear_stack(data_dir: Path) -> None:
+    """Withdraw the record of `data_dir`'s stack (none is fine)."""
     stack_file(data_dir).unlink(missing_ok=True)
 
 

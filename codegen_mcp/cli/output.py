@@ -18,10 +18,12 @@ def width() -> int:
 
 
 def error(message: str) -> None:
+    """Print `codegen-mcp: message` on stderr."""
     print(f"codegen-mcp: {message}", file=sys.stderr)
 
 
 def as_json(body: dict[str, Any]) -> str:
+    """`body` as indented JSON, non-ASCII text kept readable."""
     return json.dumps(body, indent=2, ensure_ascii=False)
 
 
@@ -55,6 +57,7 @@ def text_section(title: str, text: str | None) -> str:
 
 
 def state_label(state: str | None, codegen_status: str | None) -> str:
+    """`running (ACTIVE)`: our state, with the Codegen status when there is one."""
     state = state or "?"
     return f"{state} ({codegen_status})" if codegen_status else state
 
@@ -104,11 +107,13 @@ def status(view: dict[str, Any]) -> str:
 
 
 def cancelled(answer: dict[str, Any]) -> str:
+    """The answer of cancel."""
     pairs = [(key, answer.get(key)) for key in ("task_id", "agent_run_id", "state")]
     return "\n".join(part for part in (block(pairs), answer.get("message") or "") if part)
 
 
 def config(answer: dict[str, Any]) -> str:
+    """The answer of config: one `key: value (source)` line per setting, then its message."""
     values = answer.get("config") or [answer]
     lines = [f"{v.get('key')}: {v.get('value')} ({v.get('source')})" for v in values]
     if answer.get("message"):
@@ -121,6 +126,7 @@ LIST_COLUMNS = ("TASK ID", "STATE", "RUN", "REPO", "TYPE", "AGE", "QUERY")
 
 
 def task_table(tasks: list[dict[str, Any]], now: datetime | None = None) -> str:
+    """The answer of list: one row per task, ages counted from `now`."""
     if not tasks:
         return "no tasks"
     rows = [
@@ -152,6 +158,7 @@ def table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
 
 
 def age(stamp: str | None, now: datetime | None = None) -> str:
+    """How long before `now` the ISO time `stamp` was, as `5m ago`; `-` without one."""
     when = parse_time(stamp)
     if when is None:
         return "-"
@@ -163,6 +170,7 @@ def age(stamp: str | None, now: datetime | None = None) -> str:
 
 
 def parse_time(stamp: str | None) -> datetime | None:
+    """The ISO time `stamp` as an aware datetime (UTC when it names no zone), or None."""
     if not stamp:
         return None
     try:
@@ -178,6 +186,7 @@ def _text(value: Any) -> str:
 
 # -- the orchestrator tree ---------------------------------------------------------------
 def tree(root: dict[str, Any]) -> str:
+    """An orchestrator hierarchy drawn with box lines: a line per task or run, its summary below."""
     lines: list[str] = []
     _node(root, lead="", branch="", below="", lines=lines)
     return "\n".join(lines)

@@ -39,8 +39,8 @@ def resolve_url(explicit: str | None) -> str:
 
 
 def _running_stack_url() -> str | None:
-    from codegen_mcp.embedded import read_stack
     from codegen_mcp.errors import ConfigurationError
+    from codegen_mcp.local.record import read_stack
     from codegen_mcp.settings import Settings
 
     try:
@@ -52,6 +52,12 @@ def _running_stack_url() -> str | None:
 
 
 class FrontClient:
+    """The HTTP front at `url`, as the CLI talks to it: one session, a bearer token if given.
+
+    Every call answers the success envelope or raises FrontError (the front refused) or
+    FrontUnreachable (nothing answered at the URL, or not in time).
+    """
+
     def __init__(self, url: str, token: str | None = None, *, timeout: float = TIMEOUT) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
@@ -79,6 +85,7 @@ class FrontClient:
         return _envelope(response)
 
     def task_status(self, task_id: str, wait: float = 0.0) -> dict[str, Any]:
+        """The task's status; with `wait`, held until it changes or `wait` seconds pass."""
         args: dict[str, Any] = {"task_id": task_id}
         if wait > 0:
             args["wait"] = wait

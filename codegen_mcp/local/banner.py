@@ -19,6 +19,8 @@ SET_ORG = {"command": "config", "args": {"action": "set", "key": "org_id", "valu
 
 @dataclass(frozen=True)
 class UpView:
+    """What the banner tells: where `up` serves, keeps its data, and which API it talks to."""
+
     web_url: str
     redis_url: str
     data_dir: str
@@ -28,6 +30,7 @@ class UpView:
 
 
 def banner(view: UpView) -> str:
+    """The lines `up` prints once it serves, ending with a first command that works as printed."""
     lines = [
         "",
         "codegen-mcp is up",
@@ -59,6 +62,7 @@ def curl(view: UpView, body: dict[str, Any]) -> str:
 
 
 def no_password(url: str) -> str:
+    """`url` with its password, if any, shown as ***."""
     parts = urlsplit(url)
     if parts.password is None:
         return url

@@ -10,8 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from codegen_mcp.embedded import EmbeddedRedis
 from codegen_mcp.errors import ConfigurationError
+from codegen_mcp.local.redis import EmbeddedRedis
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,9 @@ RESTART_WINDOW = 60.0
 
 
 class RedisKeeper:
+    """Watches an EmbeddedRedis from a thread: restarts it when it dies (then `on_restart`),
+    calls `on_give_up` with the reason when it keeps dying or cannot start again."""
+
     def __init__(
         self,
         redis: EmbeddedRedis,
@@ -36,6 +39,7 @@ class RedisKeeper:
         self._thread = threading.Thread(target=self._watch, name="redis-keeper", daemon=True)
 
     def start(self) -> None:
+        """Start watching."""
         self._thread.start()
 
     def stop(self) -> None:

@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from codegen_mcp import cli_output
 from codegen_mcp.api.status import state_for
-from codegen_mcp.http_client import FrontClient, FrontError
+from codegen_mcp.cli import output
+from codegen_mcp.cli.http import FrontClient, FrontError
 
 EXIT_FOR_STATE = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 2}
 EXIT_TIMEOUT = 124
@@ -38,16 +38,17 @@ class Progress:
         self.seen: tuple[Any, ...] | None = None
 
     def update(self, view: dict[str, Any]) -> None:
+        """Show the task's status `view`: a line when its state, status or run changed."""
         now = (view.get("state"), view.get("codegen_status"), view.get("agent_run_id"))
         if now != self.seen:
             self.seen = now
             print(_progress_text(view), file=self.stream, flush=True)
 
     def log(self, line: str) -> None:
-        pass
+        """Show the agent's latest log line (plain progress leaves it out)."""
 
     def close(self) -> None:
-        pass
+        """End the display before anything else is printed."""
 
 
 class LiveProgress(Progress):
@@ -66,16 +67,19 @@ class LiveProgress(Progress):
         self.ticker.start()
 
     def update(self, view: dict[str, Any]) -> None:
+        """Redraw the line with the task's status `view`."""
         with self.lock:
             self.view = view
         self._draw()
 
     def log(self, line: str) -> None:
+        """Redraw the line with the agent's latest log line."""
         with self.lock:
             self.log_text = line
         self._draw()
 
     def close(self) -> None:
+        """Stop redrawing, clear the line and show the cursor again."""
         self.stopped.set()
         self.ticker.join(1.0)
         with self.lock:
@@ -94,11 +98,12 @@ class LiveProgress(Progress):
             text = f"{spin} {_progress_text(self.view)}"
             if self.log_text:
                 text += f"  │ {self.log_text}"
-            self.stream.write("\r" + cli_output.fit(text, cli_output.width() - 1) + "\x1b[K")
+            self.stream.write("\r" + output.fit(text, output.width() - 1) + "\x1b[K")
             self.stream.flush()
 
 
 def progress_for(stream: TextIO) -> Progress:
+    """The live line on a terminal, plain lines anywhere else."""
     return LiveProgress(stream) if stream.isatty() else Progress(stream)
 
 
@@ -112,16 +117,16 @@ def watch_task(client: FrontClient, task_id: str, *, timeout: float | None, as_j
         finally:
             progress.close()  # before any message: the live line is cleared, the cursor back
     except KeyboardInterrupt:
-        cli_output.error(
+        output.error(
             f"stopped waiting; task {task_id} goes on (Ctrl-C never stops the run). "
             f"Watch it again with: codegen-mcp status {task_id} --wait"
         )
         return EXIT_INTERRUPTED
     if not as_json and not isinstance(progress, LiveProgress):
         print()  # the plain progress lines end; the status block starts
-    print(cli_output.as_json(view) if as_json else cli_output.status(view))
+    print(output.as_json(view) if as_json else output.status(view))
     if code == EXIT_TIMEOUT:
-        cli_output.error(
+        output.error(
             f"gave up waiting after {timeout:g}s; task {task_id} is {view['state']} and goes on"
         )
     elif view["state"] == "paused" and not as_json:
@@ -153,20 +158,22 @@ def wait_for_task(
 
 
 def latest_log_line(client: FrontClient, task_id: str) -> str:
+    """The agent's newest log entry as one line; empty when there is none or the read fails."""
     try:
         page = client.call("logs", {"task_id": task_id, "limit": 1})
     except FrontError:
         return ""  # the log line only decorates the display; the wait goes on without it
     entries = page.get("logs") or []
-    return cli_output.log_line(entries[0]) if entries else ""
+    return output.log_line(entries[0]) if entries else ""
 
 
 # -- logs --follow ---------------------------------------------------------------------------
 def follow(client: FrontClient, target: dict[str, Any], *, limit: int, as_json: bool) -> int:
+    """`logs --follow` on stdout: 0 when the run finishes, 130 on Ctrl-C (the run goes on)."""
     try:
         return follow_logs(client, target, limit, sys.stdout, as_json)
     except KeyboardInterrupt:
-        cli_output.error("stopped following the log; the run goes on")
+        output.error("stopped following the log; the run goes on")
         return EXIT_INTERRUPTED
 
 
@@ -214,7 +221,7 @@ def _read_logs(client: FrontClient, args: dict[str, Any]) -> dict[str, Any]:
         except FrontError as exc:
             if exc.http_status != 429:
                 raise
-            cli_output.error(f"{exc.message} (waiting, then following on)")
+            output.error(f"{exc.message} (waiting, then following on)")
             wait = exc.body.get("retry_after")
             time.sleep(wait if isinstance(wait, int | float) and wait > 0 else LOG_EVERY)
 
@@ -233,12 +240,12 @@ def _total(page: dict[str, Any]) -> int:
 
 def _emit(entries: list[dict[str, Any]], out: TextIO, as_json: bool) -> None:
     for entry in entries:
-        print(json.dumps(entry) if as_json else cli_output.log_line(entry), file=out, flush=True)
+        print(json.dumps(entry) if as_json else output.log_line(entry), file=out, flush=True)
 
 
 # -- shared text ------------------------------------------------------------------------------
 def _progress_text(view: dict[str, Any]) -> str:
-    parts = [_elapsed(view), cli_output.state_label(view.get("state"), view.get("codegen_status"))]
+    parts = [_elapsed(view), output.state_label(view.get("state"), view.get("codegen_status"))]
     if view.get("agent_run_id") is not None:
         parts.append(f"run {view['agent_run_id']}")
     return "  ".join(parts)
@@ -246,7 +253,7 @@ def _progress_text(view: dict[str, Any]) -> str:
 
 def _elapsed(view: dict[str, Any]) -> str:
     """Time since the task was created, as m:ss or h:mm:ss."""
-    created = cli_output.parse_time(view.get("created_at"))
+    created = output.parse_time(view.get("created_at"))
     seconds = int((datetime.now(UTC) - created).total_seconds()) if created else 0
     hours, rest = divmod(max(seconds, 0), 3600)
     minutes, seconds = divmod(rest, 60)

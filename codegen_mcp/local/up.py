@@ -3,8 +3,9 @@
 Embedded Redis (unless REDIS_URL is set), the simulator with --simulate, the web front on a
 thread, celery beat on a thread, and a Celery worker (thread pool) in the main thread, so
 Ctrl-C reaches the worker's own warm shutdown and then everything else stops in order.
-This is the one place the CLI reaches into the workers package, because it runs a worker.
-Everything it writes is its owner's alone (umask 077, the data dir 0700).
+The worker runs the Celery app loaded by name, as `celery -A workers.celery_app` does (the
+workers package is never imported here). Everything it writes is its owner's alone (umask
+077, the data dir 0700).
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ from typing import Any
 from celery.beat import EmbeddedService
 
 from codegen_mcp import queue
-from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, free_port, owner_only_dir
 from codegen_mcp.errors import ConfigurationError, NotConfigured
-from codegen_mcp.redis_keeper import RedisKeeper
+from codegen_mcp.local.banner import UpView, banner
+from codegen_mcp.local.keeper import RedisKeeper
+from codegen_mcp.local.processes import load_celery_app
+from codegen_mcp.local.quiet_stop import quiet_clean_stop
+from codegen_mcp.local.record import clear_stack, read_stack, reap_stale_stack, write_stack
+from codegen_mcp.local.redis import OWNER_ONLY_UMASK, EmbeddedRedis, free_port, owner_only_dir
 from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer, check_bind
 from codegen_mcp.settings import Settings
-from codegen_mcp.stack_record import clear_stack, read_stack, reap_stale_stack, write_stack
-from codegen_mcp.up_banner import UpView, banner
 from codegen_mcp.web import create_app
-from workers.celery_app import create_celery
-from workers.quiet_stop import quiet_clean_stop
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ SIM_ORG = 1
 
 
 class Stack:
+    """Every role of codegen-mcp on one machine, for as long as `run` runs."""
+
     def __init__(self, settings: Settings, *, simulate: bool = False, concurrency: int = 4) -> None:
         self.settings = settings
         self.simulate = simulate
@@ -53,6 +56,11 @@ class Stack:
         self.failure: str | None = None
 
     def run(self) -> None:
+        """Serve until Ctrl-C (or SIGTERM), then stop everything in order and say so.
+
+        ConfigurationError, before anything starts, if another stack runs on the data dir
+        or the port is taken; after a stop, if the embedded Redis could not be kept up.
+        """
         check_bind(self.settings)
         os.umask(OWNER_ONLY_UMASK)  # this process's files (beat's schedule, logs) too
         self._refuse_if_running()
@@ -140,7 +148,7 @@ class Stack:
         # Our own "task X: completed" lines tell the story; Celery's per-task lines drown it.
         for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        app = create_celery(settings, url)
+        app = load_celery_app(settings, url)
         beat = EmbeddedService(
             app, thread=True, schedule_filename=str(Path(self.data_dir) / "celerybeat")
         )

@@ -16,19 +16,14 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codegen_mcp import queue
-from codegen_mcp.embedded import OWNER_ONLY_UMASK, EmbeddedRedis, owner_only_dir
 from codegen_mcp.errors import ConfigurationError
-from codegen_mcp.services import Services
-from codegen_mcp.settings import Settings
-from codegen_mcp.stack_record import (
+from codegen_mcp.local.processes import settings_env, start_celery, wait_for
+from codegen_mcp.local.record import (
     clear_stack,
     is_recorded_process,
     read_record,
@@ -37,6 +32,9 @@ from codegen_mcp.stack_record import (
     settings_for,
     write_stack,
 )
+from codegen_mcp.local.redis import EmbeddedRedis, owner_only_dir
+from codegen_mcp.services import Services
+from codegen_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +55,15 @@ class Backend:
         self._lock = threading.Lock()
 
     def services(self) -> Services:
+        """The Services to use now: the same as last time unless the stack we joined went away,
+        in which case we join the one running now or start our own."""
         with self._lock:
             if self._services is None or self._stack_went_away():
                 self._services = self._connect()
             return self._services
 
     def close(self) -> None:
+        """Stop the stack we started, if we did (a joined stack is left running)."""
         with self._lock:
             if self.own is not None:
                 self.own.stop()
@@ -97,9 +98,11 @@ class LocalStack:
 
     @property
     def worker_log(self) -> Path:
+        """Where the worker's output goes (never to our stdout, the stdio transport)."""
         return self.settings.data_dir / "worker.log"
 
     def start(self) -> str:
+        """Start Redis and the worker, record the stack for others to join; its Redis URL."""
         owner_only_dir(self.settings.data_dir)
         url = self.redis.start()
         try:
@@ -124,6 +127,7 @@ class LocalStack:
         return url
 
     def stop(self) -> None:
+        """Stop the worker and Redis, and withdraw our record (if it is still ours)."""
         # Under the lock, so a server taking over waits until this Redis is gone.
         with stack_lock(self.settings.data_dir):
             info = read_stack(self.settings.data_dir)
@@ -134,37 +138,22 @@ class LocalStack:
             self.redis.stop()
 
     def _start_worker(self, redis_url: str) -> subprocess.Popen[bytes]:
-        data_dir = self.settings.data_dir
-        args = [
-            *(sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-B"),
-            *("--pool=threads", "--concurrency=4", "--loglevel=INFO"),
-            *("-Q", queue.queue_name(self.settings), "--hostname", f"mcp{os.getpid()}@%h"),
-            *("--without-mingle", "--without-gossip"),
-            *("--schedule", str(data_dir / "celerybeat-mcp")),
-        ]
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "CODEGEN_MCP_DATA_DIR": str(data_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
         # Its own session: stopped as a group (beat is its child); output never on stdout.
-        # Its log and beat's schedule are its owner's alone (umask), like the whole data dir.
-        fd = os.open(self.worker_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as output:
-            return subprocess.Popen(
-                args,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                umask=OWNER_ONLY_UMASK,
-            )
+        # Its log and beat's schedule are its owner's alone, like the whole data dir.
+        return start_celery(
+            "worker",
+            self.settings,
+            self.worker_log,
+            env=settings_env(self.settings.with_(redis_url=redis_url), inherit=True),
+            append=False,
+            hostname=f"mcp{os.getpid()}@%h",
+            schedule=self.settings.data_dir / "celerybeat-mcp",
+        )
 
 
 @contextlib.contextmanager
 def stack_lock(data_dir: Path) -> Iterator[None]:
+    """Held by one process at a time per data dir: no two start a Redis on the same data."""
     fd = os.open(Path(data_dir) / "stack.lock", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -203,9 +192,8 @@ def _reap_leftovers(data_dir: Path, joined: dict[str, Any] | None) -> None:
 
 
 def _wait_gone(record: dict[str, Any], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_recorded_process(record, "redis"):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        wait_for(lambda: not is_recorded_process(record, "redis"), timeout, "redis to stop")
+    except TimeoutError:
+        return False
     return True
