@@ -1,4 +1,8 @@
-"""The HTTP front: POST / with {"command": ..., "args": {...}}; one JSON envelope for all."""
+"""The HTTP front: POST / with {"command": ..., "args": {...}}; one JSON envelope for all.
+
+Three blueprints: `commands` (the command endpoint), `ops` (/healthz, /metrics) and the
+dashboard; every error, whichever blueprint raised it, leaves as the one error envelope.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 import math
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +26,8 @@ ACCEPTED = {"new", "resume"}
 
 
 def create_app(services: Services) -> Flask:
+    """The HTTP front over `services`: commands, ops and dashboard, behind the edge checks
+    (Host, Origin, bearer token), answering every error with the one envelope."""
     secret.install(services.settings, services.redis_url)  # no log line shows a secret
     app = Flask("codegen_mcp")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
@@ -29,9 +35,19 @@ def create_app(services: Services) -> Flask:
     app.register_blueprint(dashboard.blueprint())
     # Host, Origin and bearer token; the dashboard's page holds no data, its calls carry it.
     web_edge.install(app, services.settings, exempt_blueprint=dashboard.NAME)
+    app.register_blueprint(commands_blueprint(services))
+    app.register_blueprint(ops_blueprint(services))
+    install_envelope(app)
+    return app
 
-    @app.post("/")
+
+def commands_blueprint(services: Services) -> Blueprint:
+    """POST / runs one command over `services` (202 for a start, 200 otherwise); GET / says how."""
+    blueprint = Blueprint("commands", __name__)
+
+    @blueprint.post("/")
     def command() -> tuple[Response, int]:
+        """The command's answer in the success envelope, or the error envelope."""
         body = web_edge.read_json_body()
         if not isinstance(body, dict):
             raise InvalidRequest(
@@ -48,8 +64,9 @@ def create_app(services: Services) -> Flask:
         result = commands.execute(services, body["command"], body.get("args"), who)
         return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
 
-    @app.get("/")
+    @blueprint.get("/")
     def about() -> Response:
+        """What this server is and which commands it takes."""
         return jsonify(
             {
                 "name": "codegen-mcp",
@@ -59,20 +76,35 @@ def create_app(services: Services) -> Flask:
             }
         )
 
-    @app.get("/healthz")
+    return blueprint
+
+
+def ops_blueprint(services: Services) -> Blueprint:
+    """/healthz (200 or 503 with Retry-After) and /metrics (Prometheus text) for `services`."""
+    blueprint = Blueprint("ops", __name__)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.RedisCollector(services))
+
+    @blueprint.get("/healthz")
     def healthz() -> tuple[Response, int]:
+        """200 when Redis answers, a worker consumes and sweeps run; else 503 with the checks."""
         healthy, checks = metrics.health(services)
         response = jsonify({"status": "success" if healthy else "error", **checks})
         if not healthy:
             response.headers["Retry-After"] = str(math.ceil(StoreUnavailable.retry_after or 5))
         return response, 200 if healthy else 503
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(metrics.RedisCollector(services))
-
-    @app.get("/metrics")
+    @blueprint.get("/metrics")
     def prometheus() -> Response:
+        """The metrics read from Redis at scrape time, in Prometheus' text format."""
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    return blueprint
+
+
+def install_envelope(app: Flask) -> None:
+    """Every error `app` answers, ours, HTTP's or unexpected, as the one JSON envelope
+    {"status": "error", "error": code, "message": ..., ...details}."""
 
     @app.errorhandler(CodegenMCPError)
     def _ours(exc: CodegenMCPError) -> tuple[Response, int]:
@@ -101,8 +133,6 @@ def create_app(services: Services) -> Flask:
         return _envelope(
             500, "internal_error", f"internal error ({type(exc).__name__}); see the server log"
         )
-
-    return app
 
 
 def _envelope(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp import tree
 from codegen_mcp.api.models import PullRequest, Run
+from codegen_mcp.commands import tree
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso

@@ -64,7 +64,8 @@ def test_a_token_set_for_one_base_url_is_never_sent_to_another(
     here = Services(own, own.redis_url or "")
     elsewhere = Services(own.with_(api_base_url=other.url), own.redis_url or "")
     try:
-        commands.config(here, {"action": "set", "key": "api_token", "value": "token-for-a-0042"})
+        token = {"action": "set", "key": "api_token", "value": "token-for-a-0042"}
+        commands.config.config(here, token)
         with pytest.raises(NotConfigured, match="api_token") as refused:
             elsewhere.client().get_run(1)
         assert sim.url in refused.value.message and other.url in refused.value.message

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codegen_mcp import agent_logs, inbox, queue
+from codegen_mcp import inbox, queue
 from codegen_mcp.api.models import parse_timestamp
+from codegen_mcp.commands import logs as agent_logs
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.states import State

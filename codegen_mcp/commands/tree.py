@@ -1,14 +1,27 @@
-"""The orchestrator hierarchy below a run, read from the task store alone."""
+"""The `tree` command: the orchestrator hierarchy below a run, read from the task store alone."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from codegen_mcp import answers, schemas
+from codegen_mcp.answers import Tree
 from codegen_mcp.errors import InvalidRequest, NotFound
+from codegen_mcp.services import Services
 from codegen_mcp.store import TaskStore
 
 MAX_DEPTH = 10
 SUMMARY = 200
+
+
+def tree(services: Services, args: dict[str, Any]) -> Tree:
+    """The orchestrator hierarchy below a run: states, result summaries, deliveries; with
+    no run or task named, every hierarchy, newest first."""
+    if "agent_run_id" not in args and "task_id" not in args:
+        return answers.trees(roots(services.store, limit=args.get("limit", schemas.DEFAULT_TREES)))
+    return answers.tree(
+        build(services.store, agent_run_id=args.get("agent_run_id"), task_id=args.get("task_id"))
+    )
 
 
 def roots(store: TaskStore, *, limit: int) -> list[dict[str, Any]]:
@@ -91,7 +104,7 @@ def _run_node(
         "tasks": [t["task_id"] for t in tasks],
     }
     if via is not None:
-        node["delivery"] = delivery_view(via)
+        node["delivery"] = answers.delivery(via)
     node["children"] = _children(store, run_id, depth=depth, seen=seen) if depth < MAX_DEPTH else []
     return node
 
@@ -128,26 +141,8 @@ def _task_node(
         "children": [],
     }
     if task.get("orchestrator_run_id") is not None:
-        node["delivery"] = delivery_view(task)
+        node["delivery"] = answers.delivery(task)
     return node
-
-
-def delivery_view(task: dict[str, Any]) -> dict[str, Any]:
-    """Where a child's outcome is on its way to the orchestrator."""
-    state = task.get("delivery_state")
-    if state is None:
-        state = (
-            "waiting for the child to finish"
-            if task["state"] in ("queued", "running")
-            else "pending"
-        )
-    return {
-        "orchestrator_run_id": task.get("orchestrator_run_id"),
-        "state": state,
-        "resume_task_id": task.get("delivery_task_id"),
-        "delivered_at": task.get("delivered_at"),
-        "error": task.get("delivery_error"),
-    }
 
 
 def _summary(task: dict[str, Any] | None) -> str | None:

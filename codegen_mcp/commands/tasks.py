@@ -1,7 +1,7 @@
-"""The service layer: each command is a plain function over Services.
+"""Commands over tasks: start one (`new`), follow up a run (`resume`), `list`, `task_status`.
 
-Fronts (HTTP, MCP, CLI) validate nothing themselves: they hand the raw arguments to
-`execute`, which validates with the shared schemas and returns a JSON-ready dict.
+A start answers as soon as a worker has started the run, or after a short wait with the task
+still queued; `task_status` with `wait` answers as soon as the task moves.
 """
 
 from __future__ import annotations
@@ -9,47 +9,24 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
-from codegen_mcp import queue, quotas, schemas, steering, views
+from codegen_mcp import answers, queue, quotas
+from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
-from codegen_mcp.errors import InvalidRequest, NotFound, StoreUnavailable, TaskFailed
-from codegen_mcp.redis_conn import UNREACHABLE
+from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
-from codegen_mcp.tree import build as build_tree
-from codegen_mcp.tree import roots as tree_roots
 
 log = logging.getLogger(__name__)
 
-Command = Callable[[Services, dict[str, Any]], dict[str, Any]]
+BATCH = 100  # task ids read from the store in one round trip by `list`
 
 
-def execute(
-    services: Services, command: object, args: object, client: str = "local"
-) -> dict[str, Any]:
-    """Validate and run one command for `client` (clients.py: who asks), within its limits."""
-    if not isinstance(command, str) or command not in COMMANDS:
-        raise InvalidRequest(
-            f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
-            details={"field": "command"},
-        )
-    loaded = schemas.load(command, args)
-    try:
-        if command in quotas.STARTS:
-            # A start that cannot be sent is refused before it takes the client's allowance.
-            services.config.credentials()
-        quotas.admit(services, client, command)  # before anything is recorded or enqueued
-        if command == "logs":  # charged per read that reaches the API, not per call
-            return steering.logs(services, loaded, client)
-        return COMMANDS[command](services, loaded)
-    except UNREACHABLE as exc:  # one wording for every front
-        raise StoreUnavailable.from_exception(exc) from exc
-
-
-def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+def new(services: Services, args: dict[str, Any]) -> Started:
+    """Record a task for a new agent run and hand it to the workers; the run id if it starts
+    within `new_wait`, else the queued task to follow with task_status."""
     services.config.credentials()  # fail now, before anything is recorded or enqueued
     task_id = quotas.create_queued(
         services,
@@ -66,7 +43,8 @@ def new(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     return _handed_over(services, task_id, "Agent run") or _started(services, task_id, "Agent run")
 
 
-def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+def resume(services: Services, args: dict[str, Any]) -> Started:
+    """Record a follow-up message to an existing run as a new task, answered like `new`."""
     services.config.credentials()
     task_id = quotas.create_queued(
         services,
@@ -83,16 +61,9 @@ def resume(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     return _handed_over(services, task_id, what) or _started(services, task_id, what)
 
 
-def config(services: Services, args: dict[str, Any]) -> dict[str, Any]:
-    if args["action"] == "set":
-        value = services.config.set(args["key"], args["value"])
-        return {"message": f"{value.key} set; used from the next API call on", **value.to_dict()}
-    if "key" in args:
-        return services.config.get(args["key"]).to_dict()
-    return {"config": [value.to_dict() for value in services.config.all()]}
-
-
-def list_tasks(services: Services, args: dict[str, Any]) -> dict[str, Any]:
+def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
+    """The tracked tasks, newest first, filtered by state, repo or orchestrator, at most
+    `limit` of them."""
     store = services.store
     state = _state_filter(args.get("status"))
     repo = args.get("repo", "").lower() or None
@@ -109,54 +80,35 @@ def list_tasks(services: Services, args: dict[str, Any]) -> dict[str, Any]:
     batch: list[str] = []
     for task_id in store.iter_newest(index):
         batch.append(task_id)
-        if len(batch) >= 100:
+        if len(batch) >= BATCH:
             rows += _matching(store.get_many(batch), state, repo)
             batch = []
         if len(rows) >= args["limit"]:
             break
     rows += _matching(store.get_many(batch), state, repo)
-    rows = rows[: args["limit"]]
-    return {"count": len(rows), "tasks": [views.list_row(task) for task in rows]}
+    return answers.task_list(rows[: args["limit"]])
 
 
-def task_status(services: Services, args: dict[str, Any]) -> dict[str, Any]:
-    task = services.store.get(args["task_id"])
-    if task is None:
-        raise NotFound(f"no task with id {args['task_id']!r}", details={"field": "task_id"})
+def task_status(services: Services, args: dict[str, Any]) -> TaskStatus:
+    """Where a task stands; with `wait`, once it moves (or the wait is over)."""
+    task = stored(services, args["task_id"])
     # A settled task (paused, completed, failed, cancelled) moves only when someone acts:
     # waiting on it would only burn the caller's time.
     if args.get("wait") and not State(task["state"]).settled:
         task = _wait_for_change(services, task, args["wait"])
-    return views.task_status(task)
+    return answers.task_status(task)
 
 
-def tree(services: Services, args: dict[str, Any]) -> dict[str, Any]:
-    """The orchestrator hierarchy below a run: states, result summaries, deliveries; with
-    no run or task named, every hierarchy, newest first."""
-    if "agent_run_id" not in args and "task_id" not in args:
-        trees = tree_roots(services.store, limit=args.get("limit", schemas.DEFAULT_TREES))
-        return {"count": len(trees), "trees": trees}
-    return {
-        "tree": build_tree(
-            services.store, agent_run_id=args.get("agent_run_id"), task_id=args.get("task_id")
-        )
-    }
-
-
-COMMANDS: dict[str, Command] = {
-    "new": new,
-    "resume": resume,
-    "config": config,
-    "list": list_tasks,
-    "task_status": task_status,
-    "tree": tree,
-    "cancel": steering.cancel,
-    "logs": steering.logs,
-}
+def stored(services: Services, task_id: str) -> dict[str, Any]:
+    """The stored task `task_id`; NotFound (naming the task_id field) when there is none."""
+    task = services.store.get(task_id)
+    if task is None:
+        raise NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+    return task
 
 
 # -- helpers -------------------------------------------------------------------------
-def _handed_over(services: Services, task_id: str, what: str) -> dict[str, Any] | None:
+def _handed_over(services: Services, task_id: str, what: str) -> Started | None:
     """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
 
     The task is recorded by then, and the sweep launches queued tasks that nobody launched: an
@@ -166,35 +118,29 @@ def _handed_over(services: Services, task_id: str, what: str) -> dict[str, Any] 
     except StoreUnavailable as exc:
         log.warning("task %s recorded, but the broker did not take it: %s", task_id, exc.message)
         later = math.ceil(services.settings.requeue_after + services.settings.poll_interval)
-        return {
-            "task_id": task_id,
-            "agent_run_id": None,
-            "state": State.QUEUED.value,
-            "web_url": None,
-            "message": f"{what} recorded and queued; the queue did not answer, so the sweep will "
+        return answers.recorded_only(
+            task_id,
+            f"{what} recorded and queued; the queue did not answer, so the sweep will "
             f"start it within about {later} s. Do not send it again: poll task_status with "
             "this task_id.",
-        }
+        )
     return None
 
 
-def _started(services: Services, task_id: str, what: str) -> dict[str, Any]:
+def _started(services: Services, task_id: str, what: str) -> Started:
     """Wait briefly for a worker to start the run, so most callers get the run id at once."""
     task = _wait_until_started(services, task_id, services.settings.new_wait)
-    view = views.task_status(task)
-    answer = {
-        key: view[key] for key in ("task_id", "agent_run_id", "state", "web_url", "created_at")
-    }
     if task["state"] == State.QUEUED:
-        return {**answer, "message": f"{what} queued; poll task_status with this task_id."}
+        return answers.started(task, f"{what} queued; poll task_status with this task_id.")
     if task["state"] == State.FAILED and not task.get("started_at"):
-        error = TaskFailed(task.get("error") or "the task failed", details=answer)
+        details = answers.run_fields(task)
+        error = TaskFailed(task.get("error") or "the task failed", details=details)
         if task.get("error_code") in ("upstream_not_found", "not_found"):
             error.http_status = 404  # the repository or the run to resume does not exist
         elif task.get("error_code") == ApiAuthError.code:  # our Codegen token, not the caller's
             error.http_status, error.code = ApiAuthError.http_status, ApiAuthError.code
         raise error
-    return {**answer, "message": f"{what} started successfully."}
+    return answers.started(task, f"{what} started successfully.")
 
 
 def _wait_until_started(services: Services, task_id: str, timeout: float) -> dict[str, Any]:
