@@ -213,17 +213,17 @@ def started(task: dict[str, Any], message: str) -> Started:
     return cast(Started, {**run_fields(task), "message": message})
 
 
-def recorded_only(task_id: str, message: str) -> Started:
+def recorded_only(task_id: str, created_at: str, message: str) -> Started:
     """The answer to `new`/`resume` when the task is recorded but the broker did not take it
-    (the sweep launches it): no run yet, and no `created_at`, as before."""
-    answer = {
-        "task_id": task_id,
-        "agent_run_id": None,
-        "state": "queued",
-        "web_url": None,
-        "message": message,
-    }
-    return cast(Started, answer)
+    (the sweep launches it): no run yet; shaped like every other `Started`."""
+    return Started(
+        task_id=task_id,
+        agent_run_id=None,
+        state="queued",
+        web_url=None,
+        created_at=created_at,
+        message=message,
+    )
 
 
 def cancelled(task: dict[str, Any], message: str) -> Cancelled:

@@ -68,7 +68,7 @@ class TaskStore:
             **fields,
             "task_id": task_id,
             "state": State.QUEUED.value,
-            "created_at": now_iso(),
+            "created_at": fields.get("created_at") or now_iso(),
             "created_ts": repr(now),
             "updated_at": repr(now),
         }

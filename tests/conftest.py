@@ -9,6 +9,8 @@ from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
 from tests.support import Front, Worker, fast_settings
 
+pytest_plugins = ["tests.browser"]  # the dashboard tests' Chromium fixtures
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

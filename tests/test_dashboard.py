@@ -8,47 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from codegen_mcp.settings import Settings
-from tests.support import Front, Worker, require
+from tests.browser import SECOND
+from tests.support import Front, Worker
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = pytest.mark.usefixtures("chromium_installed")  # skip before a worker starts
+
 QUICK = "[sim:active=0.5] [sim:eval=0]"
 TOKEN = "dashboard-secret"
-SECOND = 1000  # Playwright counts milliseconds
 STATE = "[data-field=state]"
 NODE_STATE = ":scope > .tree-line [data-field=state]"  # not its children's
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium_installed() -> None:
-    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
-    require(
-        CHROMIUM.exists(),
-        f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run installs it)",
-    )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

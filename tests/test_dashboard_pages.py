@@ -9,10 +9,12 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support import Front, Worker, require
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, SECOND
+from tests.browser import SECOND
+from tests.support import Front, Worker
+
+pytestmark = pytest.mark.usefixtures("chromium_installed")  # skip before a worker starts
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
 TASKS = 30
@@ -20,23 +22,9 @@ PAGE = 10
 ISO_LOCAL = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def chromium_installed() -> None:
-    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}")
-
-
 def pages(first: int, last: int, total: int) -> str:
     """What the pager says: "1\u201310 of 30", with an en dash."""
     return f"{first}\u2013{last} of {total}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -10,25 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from codegen_mcp.settings import Settings
-from tests.support import Front, Worker, require
-from tests.test_dashboard import CHROMIUM, CHROMIUM_ARGS, QUICK, SECOND, TOKEN
+from tests.browser import SECOND
+from tests.support import Front, Worker
+from tests.test_dashboard import QUICK, TOKEN
 
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium_installed() -> None:
-    """Skips without Chromium, before any worker starts; under CI a missing one fails."""
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+pytestmark = pytest.mark.usefixtures("chromium_installed")  # skip before a worker starts
 
 
 @pytest.fixture

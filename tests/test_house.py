@@ -11,8 +11,6 @@ import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("codegen_mcp", "workers")
 MIN_DOCSTRING_SHARE = 0.60
@@ -119,10 +117,6 @@ def test_measure_sees_docstrings_and_sizes(tmp_path: Path) -> None:
     assert [name for name, _ in figures.long_modules] == ["codegen_mcp/m.py"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #12 is done in parts by several helpers; the bounds hold once all have merged",
-)
 def test_house_bounds_hold() -> None:
     figures = measure()
     summary = report(figures)

@@ -18,7 +18,9 @@ import anyio
 import pytest
 import requests
 from mcp import Client
+from pydantic import TypeAdapter
 
+from codegen_mcp.answers import Started
 from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.queue import Queue
@@ -168,5 +170,8 @@ def test_a_new_whose_enqueue_meets_a_frozen_broker_answers_queued_not_an_error(
     assert response.status_code == 202, response.text
     body = response.get_json()
     assert body["state"] == "queued" and "Do not send it again" in body["message"], body
+    stored = services.store.get(body["task_id"])
+    assert stored is not None and body["created_at"] == stored["created_at"]
+    TypeAdapter(Started).validate_python(body)  # the MCP front checks answers against it
     queued = services.store.in_state(State.QUEUED)
     assert queued == [body["task_id"]]

@@ -18,6 +18,7 @@ from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
+from codegen_mcp.store import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,12 @@ def new(services: Services, args: dict[str, Any]) -> Started:
     """Record a task for a new agent run and hand it to the workers; the run id if it starts
     within `new_wait`, else the queued task to follow with task_status."""
     services.config.credentials()  # fail now, before anything is recorded or enqueued
+    created = now_iso()  # stored and answered alike, even if the broker then fails
     task_id = quotas.create_queued(
         services,
         {
             "command": "new",
+            "created_at": created,
             "repo": args["repo"],
             "query": args["query"],
             "branch": args.get("branch"),
@@ -40,16 +43,20 @@ def new(services: Services, args: dict[str, Any]) -> Started:
             "orchestrator_run_id": args.get("orchestrator_run_id"),
         },
     )
-    return _handed_over(services, task_id, "Agent run") or _started(services, task_id, "Agent run")
+    return _handed_over(services, task_id, created, "Agent run") or _started(
+        services, task_id, "Agent run"
+    )
 
 
 def resume(services: Services, args: dict[str, Any]) -> Started:
     """Record a follow-up message to an existing run as a new task, answered like `new`."""
     services.config.credentials()
+    created = now_iso()
     task_id = quotas.create_queued(
         services,
         {
             "command": "resume",
+            "created_at": created,
             "agent_run_id": args["agent_run_id"],
             "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
             "query": args["query"],
@@ -58,7 +65,7 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
         },
     )
     what = f"Resume of agent run {args['agent_run_id']}"
-    return _handed_over(services, task_id, what) or _started(services, task_id, what)
+    return _handed_over(services, task_id, created, what) or _started(services, task_id, what)
 
 
 def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
@@ -108,7 +115,7 @@ def stored(services: Services, task_id: str) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _handed_over(services: Services, task_id: str, what: str) -> Started | None:
+def _handed_over(services: Services, task_id: str, created: str, what: str) -> Started | None:
     """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
 
     The task is recorded by then, and the sweep launches queued tasks that nobody launched: an
@@ -120,6 +127,7 @@ def _handed_over(services: Services, task_id: str, what: str) -> Started | None:
         later = math.ceil(services.settings.requeue_after + services.settings.poll_interval)
         return answers.recorded_only(
             task_id,
+            created,
             f"{what} recorded and queued; the queue did not answer, so the sweep will "
             f"start it within about {later} s. Do not send it again: poll task_status with "
             "this task_id.",
