@@ -193,5 +193,8 @@ def serve_http(
         port=port,
         log_level=server.settings.log_level.lower(),
         timeout_keep_alive=5,
+        # uvicorn believes X-Forwarded-For from loopback peers by default; clients.py alone
+        # decides whom to believe (CODEGEN_MCP_TRUSTED_PROXIES), as on the web front.
+        proxy_headers=False,
     )
     anyio.run(uvicorn.Server(config).serve)

@@ -72,9 +72,6 @@ def mcp(args: argparse.Namespace) -> int:
     http = args.transport == "http"
     if http:
         check_bind(settings)
-        # uvicorn believes X-Forwarded-For from loopback peers; clients.py alone decides whom
-        # to believe (CODEGEN_MCP_TRUSTED_PROXIES), as on the web front.
-        os.environ["FORWARDED_ALLOW_IPS"] = ""
     backend = Backend(settings)
     try:
         backend.services()  # join or start the stack now: a problem shows at start-up
