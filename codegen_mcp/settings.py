@@ -70,7 +70,7 @@ class Settings:
     redis_timeout: float = 2.0
     # -- limits that keep one client from starving the rest (docs/configuration.md) --
     client_run_limit: RateLimit = RateLimit(200, 600.0)  # new + resume per client
-    client_logs_limit: RateLimit = RateLimit(20, 60.0)  # logs reads reaching the API per client
+    client_logs_limit: RateLimit = RateLimit(30, 60.0)  # logs reads reaching the API per client
     max_queued: int = 300  # queued tasks overall
     logs_cache_seconds: float = 5.0
     trusted_proxies: int = 0  # proxies whose X-Forwarded-For is believed
@@ -111,7 +111,7 @@ class Settings:
             "redis_timeout": _float(env, "CODEGEN_MCP_REDIS_TIMEOUT", 2.0, minimum=0.1),
             # -- per-client limits and the queue bound --
             "client_run_limit": _limit(env, "CODEGEN_MCP_CLIENT_RUN_LIMIT", "200/600"),
-            "client_logs_limit": _limit(env, "CODEGEN_MCP_CLIENT_LOGS_LIMIT", "20/60"),
+            "client_logs_limit": _limit(env, "CODEGEN_MCP_CLIENT_LOGS_LIMIT", "30/60"),
             "max_queued": _count(env, "CODEGEN_MCP_MAX_QUEUED", 300, minimum=1),
             "logs_cache_seconds": _float(env, "CODEGEN_MCP_LOGS_CACHE_SECONDS", 5.0, minimum=0.0),
             "trusted_proxies": _count(env, "CODEGEN_MCP_TRUSTED_PROXIES", 0, minimum=0),
