@@ -134,6 +134,10 @@ class Keys:
         """The head of the shared API budget's keys."""
         return self._join("budget")
 
+    def cooldown(self, who: str, bucket: str) -> str:
+        """The pause one token's `bucket` keeps after the API answered 429."""
+        return self._join("cooldown", who, bucket)
+
     def metrics(self, name: str) -> str:
         """One hash or set of figures for /metrics."""
         return self._join("metrics", name)

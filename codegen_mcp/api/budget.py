@@ -18,6 +18,7 @@ from limits.strategies import MovingWindowRateLimiter
 from codegen_mcp.api.errors import ApiRateLimited
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import RateLimit, Settings
+from codegen_mcp.store_keys import Keys
 
 BUCKETS = ("read", "create", "resume", "logs")
 
@@ -42,12 +43,12 @@ class Budget:
     def __init__(self, client: RedisClient, settings: Settings, token: str) -> None:
         pool = client.connection_pool
         self._redis = client
+        self._keys = Keys(settings.key_prefix)
         self._storage = RedisStorage(
-            "redis://", connection_pool=pool, key_prefix=f"{settings.key_prefix}:budget"
+            "redis://", connection_pool=pool, key_prefix=self._keys.budget()
         )
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._who = token_key(token)
-        self._prefix = settings.key_prefix
         self._items = {
             "read": _item(settings.read_limit),
             "create": _item(settings.create_limit),
@@ -112,7 +113,7 @@ class Budget:
         return ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else 0.0
 
     def _cooldown_key(self, bucket: str) -> str:
-        return f"{self._prefix}:cooldown:{self._who}:{bucket}"
+        return self._keys.cooldown(self._who, bucket)
 
 
 def _pace(limit: RateLimit) -> RateLimitItemPerSecond | None:

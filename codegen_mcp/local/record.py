@@ -122,8 +122,3 @@ def settings_for(settings: Settings, stack: dict[str, Any]) -> Settings:
     if not isinstance(base, str) or base.rstrip("/") == settings.api_base_url:
         return settings
     return settings.with_(api_base_url=base.rstrip("/"), api_token=None, org_id=None)
-
-
-def resolve_redis_url(settings: Settings) -> str:
-    """REDIS_URL, or the embedded Redis of a `codegen-mcp up` running on this machine."""
-    return join_stack(settings)[1]

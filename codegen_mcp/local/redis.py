@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
 
 import redis
 
@@ -100,12 +100,6 @@ def _private_run_dir(path: Path) -> Path:
 def socket_url(path: Path) -> str:
     """The client URL (unix://) of the Redis socket at `path`."""
     return f"unix://{quote(str(path))}?db=0"
-
-
-def socket_of(url: str) -> Path | None:
-    """The socket path of a unix:// URL (None for any other)."""
-    parts = urlsplit(url)
-    return Path(unquote(parts.path)) if parts.scheme == "unix" else None
 
 
 class EmbeddedRedis:
