@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+from codegen_mcp.local.processes import wait_for
 from codegen_mcp.local.redis import free_port
 
 CLIENT_TIMEOUT = 60.0
@@ -70,9 +71,7 @@ def _web_server() -> Iterator[int]:
     args = [sys.executable, "-m", "bench.slow_clients", "--serve-gunicorn", str(port)]
     process = subprocess.Popen(args, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _get(port, 1.0) is None:
-            time.sleep(0.1)
+        wait_for(lambda: _get(port, 1.0) is not None, 30, "gunicorn to answer")
         yield port
     finally:
         process.terminate()
