@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from codegen_mcp import events
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.states import State
 from codegen_mcp.store_codec import decode, encode, optional, outbox_entry, text
@@ -84,12 +85,16 @@ class TaskStore:
             pipe.zadd(self.keys.orch(record["orchestrator_run_id"]), {task_id: now})
             # Every orchestrator, by the time its first child came: `tree` lists them.
             pipe.zadd(self.keys.orchestrators(), {str(record["orchestrator_run_id"]): now}, nx=True)
+        events.append(pipe, self.keys.events(), record, None)
         if own:
             pipe.execute()
         return task_id
 
     def update(self, task_id: str, **fields: Any) -> None:
-        """Write fields that do not change the state (progress notes, upstream details)."""
+        """Write fields that do not change the state (progress notes, upstream details).
+
+        Not for `api_status`: a new Codegen status is an event, so it goes through
+        `transition` (to the same state)."""
         values = encode(fields)
         empty = [name for name, value in values.items() if value == ""]
         pipe = self.redis.pipeline(transaction=True)
@@ -123,6 +128,7 @@ class TaskStore:
                 self.keys.watch(),
                 self.keys.outbox(),
                 self.keys.recent(),
+                self.keys.events(),
             ],
             args=[
                 self.keys.state(""),
@@ -131,6 +137,7 @@ class TaskStore:
                 allowed_text,
                 repr(time.time()),
                 "1" if renew else "0",
+                events.KEPT,
                 *pairs,
             ],
         )

@@ -58,6 +58,10 @@ class Keys:
         """Tasks by when they last settled (their runs may still re-open)."""
         return self._join("recent")
 
+    def events(self) -> str:
+        """Stream: one entry per change of a task's state or Codegen status (store.Event)."""
+        return self._join("events")
+
     # -- orchestrators and their inboxes ------------------------------------------------
     def orchestrators(self) -> str:
         """Every orchestrator, by the time its first child came."""

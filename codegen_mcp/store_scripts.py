@@ -7,10 +7,12 @@ head passed in ARGV.
 
 from __future__ import annotations
 
-# KEYS: the task hash, the watch set, the outbox, the recently-settled set.
+# KEYS: the task hash, the watch set, the outbox, the recently-settled set, the event stream.
 # ARGV: state index head (`Keys.state("")`), task id, new state, allowed old states ("" = any),
-# now (epoch), renew ("1": a new outcome even in the same state), then field/value pairs.
-# Returns {applied, old state, outcome seq}.
+# now (epoch), renew ("1": a new outcome even in the same state), events kept (the stream's
+# approximate bound), then field/value pairs.
+# Returns {applied, old state, outcome seq}. An applied transition that changed the state, the
+# Codegen status or made a new outcome adds one event (see EVENT_FIELDS in store.py).
 TRANSITION = """
 local old = redis.call('HGET', KEYS[1], 'state')
 if not old then return {0, '', 0} end
@@ -18,7 +20,8 @@ local head, id, new, allowed, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if allowed ~= '' and not string.find(',' .. allowed .. ',', ',' .. old .. ',', 1, true) then
   return {0, old, 0}
 end
-for i = 7, #ARGV, 2 do
+local api_before = redis.call('HGET', KEYS[1], 'api_status')
+for i = 8, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
   else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 end
@@ -39,6 +42,14 @@ if settled[new] and (old ~= new or ARGV[6] == '1') then
   seq = redis.call('HINCRBY', KEYS[1], 'outcome_seq', 1)
   redis.call('ZADD', KEYS[3], now, id .. ':' .. seq)
   redis.call('ZADD', KEYS[4], now, id)
+end
+local api = redis.call('HGET', KEYS[1], 'api_status')
+if old ~= new or seq > 0 or api ~= api_before then
+  local event = {'task_id', id, 'state', new, 'from', old, 'seq', seq, 'at', now}
+  if api then table.insert(event, 'api_status'); table.insert(event, api) end
+  local orch = redis.call('HGET', KEYS[1], 'orchestrator_run_id')
+  if orch then table.insert(event, 'orchestrator_run_id'); table.insert(event, orch) end
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', unpack(event))
 end
 return {1, old, seq}
 """

@@ -132,7 +132,9 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
     if task.get("seen_active") != "1":
         changes["seen_active"] = True
     if changes:
-        store.update(task["task_id"], **changes)
+        # A transition to the same state: one atomic step that writes the new Codegen status
+        # (an event) only while the task still runs.
+        store.transition(task["task_id"], State.RUNNING, allowed=[State.RUNNING], **changes)
     return bool(changes)
 
 
