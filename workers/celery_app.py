@@ -45,7 +45,7 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
         task_acks_late=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options=queue.transport_options(),
+        broker_transport_options=queue.transport_options(url, settings),
         worker_hijack_root_logger=False,
         # Tasks are safe to run twice, so a task that cannot be acknowledged after a lost
         # broker connection is better cancelled and redelivered than left dangling.
