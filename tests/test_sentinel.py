@@ -109,3 +109,54 @@ def test_a_create_waits_until_its_attempt_is_on_a_replica(
         group.resume("replica")
     front.wait_state(task_id, "running", "completed", timeout=40)
     assert _runs_of(sim, [task_id]) == Counter({task_id: 1})
+
+
+def _new(front: Front, query: str, **args: Any) -> str:
+    """A task accepted by the front; a 503 while Redis changes primary is asked again (it
+    recorded nothing), as a client told to retry would."""
+
+    def accepted() -> str | None:
+        response = front.call("new", {"repo": "acme/demo", "query": query, **args})
+        if response.status_code == 503:
+            return None
+        assert response.status_code in (200, 202), response.text
+        return str(response.json()["task_id"])
+
+    return wait_for(accepted, 30, f"the front to accept {query!r}", pause=0.2)
+
+
+def test_a_failover_mid_flight_finishes_every_task_with_one_run_and_one_delivery_each(
+    stack: tuple[Front, Worker, Settings], group: SentinelGroup, sim: Simulator
+) -> None:
+    front, worker, _ = stack
+    orchestrator_task = _new(front, f"orchestrate {QUICK}")
+    orchestrator = int(front.wait_state(orchestrator_task, "running", "completed")["agent_run_id"])
+    wait_for(lambda: sim.run(orchestrator)["status"] == "COMPLETE", 20, "the orchestrator idle")
+    sim.set_faults(latency=0.3)  # creates and reads in flight when the primary dies
+    try:
+        children = [
+            _new(front, f"part {i} [sim:active=2] [sim:eval=0]", orchestrator_run_id=orchestrator)
+            for i in range(3)
+        ]
+        solos = [_new(front, f"solo {i} [sim:active=1] [sim:eval=0]") for i in range(4)]
+        wait_for(lambda: _runs_of(sim, solos), 20, "a first run created upstream")
+        group.kill_primary()
+        wait_for(lambda: group.primary() == group.replica_port, 30, "the replica promoted")
+        later = [_new(front, f"after {i} {QUICK}") for i in range(2)]
+    finally:
+        sim.set_faults()
+    tasks = [orchestrator_task, *children, *solos, *later]
+    for task_id in tasks:
+        front.wait_state(task_id, "completed", timeout=60)
+    assert _runs_of(sim, tasks) == Counter(dict.fromkeys(tasks, 1)), group.logs()
+    for child in children:
+        wait_for(
+            lambda c=child: front.status(c)["delivery"]["state"] == "delivered",
+            60,
+            f"child {child} delivered",
+        )
+    prompts_sent = [resume["prompt"] for resume in sim.run(orchestrator)["resumes"]]
+    for child in children:
+        assert sum(child in prompt for prompt in prompts_sent) == 1, prompts_sent
+    assert worker.process is not None and worker.process.poll() is None, worker.log()[-3000:]
+    assert "Connection to broker lost" in worker.log()  # it did lose it, and came back alone

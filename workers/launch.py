@@ -161,8 +161,10 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
 
 
 def _replicated(services: Services) -> bool:
-    """At least one replica has every write made so far (Redis WAIT), within half the socket
-    timeout."""
+    """Every write made so far is on a replica (Redis WAIT, within half the socket timeout),
+    or there is no replica: then no failover can promote one that lacks it."""
+    if not int(services.redis.info("replication").get("connected_slaves") or 0):
+        return True
     wait_ms = max(int(services.settings.redis_timeout * 500), 1)
     return int(services.redis.wait(1, wait_ms)) >= 1
 
