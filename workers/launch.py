@@ -154,19 +154,26 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
         # the first attempt's time
         services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))
         services.store.update(task["task_id"], **{flag: True})
-        if sentinel.is_sentinel(services.redis_url) and not _replicated(services):
+        if sentinel.is_sentinel(services.redis_url) and not _replicated(services, task, flag):
             raise NotReplicated()
 
     return before_send
 
 
-def _replicated(services: Services) -> bool:
-    """Every write made so far is on a replica (Redis WAIT, within half the socket timeout),
-    or there is no replica: then no failover can promote one that lacks it."""
+def _replicated(services: Services, task: dict[str, Any], flag: str) -> bool:
+    """The flag, and every write before it, is on a replica (Redis WAIT, within half the socket
+    timeout); or there is no replica, and then no failover can promote one that lacks it.
+
+    WAIT counts the writes of its own connection: the flag is written again on the pipeline's
+    connection, so another thread's use of the pool cannot make WAIT answer for nothing.
+    """
     if not int(services.redis.info("replication").get("connected_slaves") or 0):
         return True
     wait_ms = max(int(services.settings.redis_timeout * 500), 1)
-    return int(services.redis.wait(1, wait_ms)) >= 1
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.hset(services.store.keys.task(task["task_id"]), flag, "1")
+    pipe.wait(1, wait_ms)
+    return int(pipe.execute()[-1]) >= 1
 
 
 def _create(
