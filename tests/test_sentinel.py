@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp import prompts
+from codegen_mcp import prompts, secret
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.redis_conn import broker_options, broker_url
 from codegen_mcp.settings import Settings
@@ -58,6 +58,8 @@ def test_a_sentinel_url_gives_celery_the_sentinels_and_the_master_name() -> None
     assert options["master_name"] == "cgm"
     assert options["sentinel_kwargs"]["password"] == "sentinels-own"
     assert "sentinels-own" not in repr(settings)
+    secret.install(settings)  # what every process does at start
+    assert "sentinels-own" not in secret.scrub("AUTH sentinels-own refused")
     assert Settings.from_env(settings.to_env()) == settings
 
 
