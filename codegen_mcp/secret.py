@@ -88,6 +88,7 @@ def install(settings: Settings | None = None, redis_url: str | None = None) -> N
     secrets `settings` and `redis_url` hold."""
     if settings is not None:
         remember(settings.api_token, settings.auth_token, _password(settings.redis_url))
+        remember(settings.redis_sentinel_password)
     remember(_password(redis_url))
     with _lock:
         if _installed:
