@@ -190,20 +190,15 @@ def test_every_status_change_fires_when_asked(api: Api, receiver: Receiver) -> N
     run = api.run(
         "Fix it [sim:pending=0.05][sim:active=0.05][sim:eval=0.05]", webhooks=hook(receiver)
     )
-    settled(api, run["id"], 4)
-    assert [b["status"] for b in receiver.bodies()] == [
-        "PENDING",
-        "ACTIVE",
-        "EVALUATION",
-        "COMPLETE",
+    # Four senders: deliveries leave in order but may arrive in any; their payloads say when.
+    sent = sorted(settled(api, run["id"], 4), key=lambda d: d["number"])
+    assert [d["payload"]["status"] for d in sent] == ["PENDING", "ACTIVE", "EVALUATION", "COMPLETE"]
+    assert [d["event_type"] for d in sent] == ["agent_run.status_changed"] * 3 + [
+        "agent_run.completed"
     ]
-    assert [b["event_type"] for b in receiver.bodies()][-2:] == [
-        "agent_run.status_changed",
-        "agent_run.completed",
-    ]
-
-
-# -- the test endpoint -------------------------------------------------------------------------
+    assert sorted(b["delivery_id"] for b in receiver.bodies()) == sorted(
+        d["delivery_id"] for d in sent
+    )
 
 
 def test_the_test_endpoint_posts_and_is_limited_to_ten_a_minute(
@@ -256,7 +251,8 @@ def test_a_delayed_delivery_waits_at_least_the_delay(api: Api, receiver: Receive
     api.sim.set_webhook_faults(delay=0.3)
     run = api.run(webhooks=hook(receiver))
     [delivery] = settled(api, run["id"])
-    assert delivery["attempts"][0]["at"] - delivery["queued_at"] >= 0.3
+    # Both times are wall-clock readings; the wait itself is measured on the monotonic clock.
+    assert delivery["attempts"][0]["at"] - delivery["queued_at"] >= 0.29
 
 
 def test_a_held_delivery_arrives_after_a_later_one(api: Api, receiver: Receiver) -> None:
