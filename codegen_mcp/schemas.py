@@ -88,6 +88,13 @@ class Args(Schema):
 
 
 ORCHESTRATOR = "The agent run that orchestrates this one: the result is delivered to it."
+MAX_MODEL = 200
+
+
+def _model(text: str) -> Text:
+    return Text(
+        validate=[validate.Length(min=1, max=MAX_MODEL), visible_text], metadata=_about(text)
+    )
 
 
 class NewArgs(Args):
@@ -104,6 +111,10 @@ class NewArgs(Args):
     pr = run_id(metadata=_about("The number of a pull request the work is about."))
     task = _task_type("A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.")
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
+    model = _model(
+        "The model the agent uses, one of the organization's (Codegen's GET /models); "
+        "the organization's default when not given."
+    )
 
 
 class ResumeArgs(Args):
@@ -111,6 +122,7 @@ class ResumeArgs(Args):
     query = _query("The follow-up message for the agent.")
     task = _task_type("A task type stated to the agent, e.g. IMPLEMENT.")
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
+    model = _model("The model for this follow-up; the run's own model when not given.")
 
 
 class ConfigArgs(Args):

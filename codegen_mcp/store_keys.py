@@ -121,6 +121,10 @@ class Keys:
         """An organization's repositories."""
         return self._join("repos", org_id)
 
+    def models(self, org_id: object) -> str:
+        """The models an organization's runs may use (and the `:fresh` marker of a re-read)."""
+        return self._join("models", org_id)
+
     def logpage(self, run_id: object, version: object, *page: object) -> str:
         """One page of a run's log, as of a version of the run."""
         return self._join("logpage", run_id, version, *page)

@@ -195,6 +195,7 @@ def _create(
         prompts.new_prompt(task),
         metadata=prompts.run_metadata(task),
         repo_id=repo_id,
+        model=task.get("model"),
         before_send=guard,
     )
     _started(services, task, run)
@@ -229,7 +230,9 @@ def _resume(
         )
     services.store.attach_run(task_id, run_id)  # from now on this task owns the run's news
     try:
-        run = client.resume_run(run_id, prompts.resume_prompt(task), before_send=guard)
+        run = client.resume_run(
+            run_id, prompts.resume_prompt(task), model=task.get("model"), before_send=guard
+        )
     except ApiError as exc:
         if isinstance(exc, (ApiUnavailable, ApiRateLimited)):
             raise

@@ -14,6 +14,7 @@ from codegen_mcp import quotas, schemas
 from codegen_mcp.commands import cancel, config, logs, tasks, tree
 from codegen_mcp.errors import InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
+from codegen_mcp.run_models import check_model
 from codegen_mcp.services import Services
 
 Command = Callable[[Services, dict[str, Any]], Mapping[str, Any]]
@@ -48,6 +49,8 @@ def execute(
         if command in quotas.STARTS:
             # A start that cannot be sent is refused before it takes the client's allowance.
             services.config.credentials()
+            if loaded.get("model") is not None:
+                check_model(services, loaded["model"])  # before the allowance, like the above
         quotas.admit(services, client, command)  # before anything is recorded or enqueued
         if command == "logs":  # charged per read that reaches the API, not per call
             return dict(logs.logs(services, loaded, client))

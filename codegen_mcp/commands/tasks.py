@@ -41,6 +41,7 @@ def new(services: Services, args: dict[str, Any]) -> Started:
             "pr": args.get("pr"),
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
+            "model": args.get("model"),
         },
     )
     return _handed_over(services, task_id, created, "Agent run") or _started(
@@ -62,6 +63,7 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
             "query": args["query"],
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
+            "model": args.get("model"),
         },
     )
     what = f"Resume of agent run {args['agent_run_id']}"
