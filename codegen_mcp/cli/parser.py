@@ -101,6 +101,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--branch")
     new.add_argument("--pr", type=int, help="pull request number")
     options.orchestrator_option(new, "report the outcome to this orchestrator run")
+    options.idempotency_option(new)
     options.wait_options(new)
     new.set_defaults(run=remote.command(remote.new))
 
@@ -109,6 +110,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume.add_argument("query", help="the follow-up message")
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
     options.orchestrator_option(resume, "report the outcome to this orchestrator run")
+    options.idempotency_option(resume)
     options.wait_options(resume)
     resume.set_defaults(run=remote.command(remote.resume))
 

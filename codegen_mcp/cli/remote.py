@@ -82,6 +82,7 @@ def new(client: FrontClient, args: argparse.Namespace) -> int:
             pr=args.pr,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
@@ -96,6 +97,7 @@ def resume(client: FrontClient, args: argparse.Namespace) -> int:
             query=args.query,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
