@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +174,23 @@ def test_concurrent_requests_with_one_key_make_one_task(idle_front: Front) -> No
     assert sum(1 for a in answers if not a.json().get("replayed")) == 1
     assert recorded(idle_front) == 1
     assert idle_front.services.redis.llen(idle_front.services.settings.key_prefix) == 1
+
+
+def test_requests_with_one_key_released_at_one_instant_make_one_task(idle_front: Front) -> None:
+    services = idle_front.services
+    threads = 16
+    for _ in range(5):  # rounds of callers that all hit the claim in the same instant
+        args = {"repo": "acme/demo", "query": "x", "idempotency_key": key()}
+        start = threading.Barrier(threads)
+
+        def one(i: int, args: dict[str, Any] = args, start: threading.Barrier = start) -> str:
+            start.wait()
+            answer = commands.execute(services, "new", args, client=f"addr:10.1.0.{i}")
+            return str(answer["task_id"])
+
+        with ThreadPoolExecutor(threads) as pool:
+            assert len(set(pool.map(one, range(threads)))) == 1
+    assert recorded(idle_front) == 5
 
 
 def test_a_failed_start_sent_again_answers_the_same_failure(front: Front, worker: Worker) -> None:
