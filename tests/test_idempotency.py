@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from mcp.types import TextContent
 
 from codegen_mcp import commands, idempotency
 from codegen_mcp.errors import CodegenMCPError
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
@@ -96,17 +99,62 @@ def test_a_new_whose_connection_dropped_is_sent_again_with_its_key_and_makes_one
     text, header = marker(), {"Idempotency-Key": key()}
     body = {"command": "new", "args": {"repo": "acme/demo", "query": f"{text} {QUICK}"}}
     send_and_hang_up(front.url, body, header)
-    first = wait_for(lambda: runs_with(sim, text), what="the dropped new to start its run")
+    first = wait_for(lambda: runs_with(sim, text), 60, what="the dropped new to start its run")
     task_id = first[0]["metadata"]["codegen_mcp_task_id"]
 
     again = front.call("new", body["args"], headers=header)
     assert again.status_code == 202, again.text
     assert again.json()["task_id"] == task_id
     assert again.json()["replayed"] is True
-    assert front.wait_state(task_id, "completed")["state"] == "completed"
+    assert front.wait_state(task_id, "completed", timeout=60)["state"] == "completed"
     assert len(runs_with(sim, text)) == 1  # one run, in the simulator's own count
     tasks = [t for t in front.ok("list", {"limit": 100})["tasks"] if text in (t["query"] or "")]
     assert [t["task_id"] for t in tasks] == [task_id]
+
+
+@pytest.fixture
+def gunicorn(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """`codegen-mcp web` (gunicorn, as in production) on the module's store and worker."""
+    port = free_port()
+    env = {**settings_env(settings.with_(port=port)), "WEB_CONCURRENCY": "1"}
+    env.pop("CODEGEN_MCP_AUTH_TOKEN", None)
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "web.log", "wb") as log:
+        process = subprocess.Popen(
+            [*CLI, "web", "--threads", "4"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+    try:
+        wait_for(lambda: _serving(url, process), 60, "gunicorn to listen")
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def _serving(url: str, process: subprocess.Popen[bytes]) -> bool:
+    assert process.poll() is None, "gunicorn exited"
+    try:
+        return requests.get(url + "/", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_a_new_that_timed_out_in_the_client_is_sent_again_through_gunicorn_and_makes_one_run(
+    gunicorn: str, front: Front, sim: Simulator, worker: Worker
+) -> None:
+    text, header = marker(), {"Idempotency-Key": key()}
+    body = {"command": "new", "args": {"repo": "acme/demo", "query": f"{text} {QUICK}"}}
+    # The client gives up long before the front can answer (it waits for the run to start).
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(gunicorn + "/", json=body, headers=header, timeout=(5, 0.001))
+    first = wait_for(lambda: runs_with(sim, text), 60, what="the timed-out new to start its run")
+    task_id = first[0]["metadata"]["codegen_mcp_task_id"]
+
+    again = requests.post(gunicorn + "/", json=body, headers=header, timeout=30)
+    assert again.status_code == 202, again.text
+    assert again.json()["task_id"] == task_id
+    assert front.wait_state(task_id, "completed", timeout=60)["state"] == "completed"
+    assert len(runs_with(sim, text)) == 1
 
 
 def test_the_key_as_an_argument_answers_the_first_task_and_lasts_24_hours(
@@ -126,7 +174,7 @@ def test_the_key_as_an_argument_answers_the_first_task_and_lasts_24_hours(
 
 def test_a_resume_sent_again_with_its_key_makes_one_task(front: Front, worker: Worker) -> None:
     done = front.ok("new", {"repo": "acme/demo", "query": QUICK})
-    run_id = front.wait_state(done["task_id"], "completed")["agent_run_id"]
+    run_id = front.wait_state(done["task_id"], "completed", timeout=60)["agent_run_id"]
     args = {"agent_run_id": run_id, "query": f"more {QUICK}", "idempotency_key": key()}
     first = front.ok("resume", args)
     again = front.ok("resume", args)
@@ -197,7 +245,7 @@ def test_a_failed_start_sent_again_answers_the_same_failure(front: Front, worker
     args = {"repo": "nobody/absent-repo", "query": "x", "idempotency_key": key()}
     first = front.call("new", args)
     task_id = first.json()["task_id"]
-    front.wait_state(task_id, "failed")
+    front.wait_state(task_id, "failed", timeout=60)
     again = front.call("new", args)
     assert again.status_code == 404 and again.json()["error"] == "task_failed"
     assert again.json()["task_id"] == task_id
