@@ -68,8 +68,8 @@ def with_header(command: object, args: object, header: str | None) -> object:
     """A command's arguments sent over HTTP, with the key of the Idempotency-Key header in
     them (as `idempotency_key`, validated with the rest). The header counts for `new` and
     `resume` only: the other commands are idempotent already."""
-    if header is None or command not in quotas.STARTS:
-        return args
+    if header is None or not isinstance(command, str) or command not in quotas.STARTS:
+        return args  # execute() refuses a command that is not one, by name
     key = _unquoted(header.strip())
     args = {} if args is None else args
     if not isinstance(args, dict):

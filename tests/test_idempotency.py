@@ -282,6 +282,10 @@ def test_the_header_and_the_argument_must_agree(idle_front: Front) -> None:
     assert bad.status_code == 400 and bad.json()["fields"] == {"idempotency_key": [BAD_KEY]}
     listed = idle_front.call("list", {}, headers={"Idempotency-Key": key()})
     assert listed.status_code == 200
+    odd = idle_front.session.post(
+        idle_front.url + "/", json={"command": ["new"]}, headers={"Idempotency-Key": key()}
+    )
+    assert odd.status_code == 400 and odd.json()["fields"] == {"command": [odd.json()["message"]]}
 
 
 # -- a refused first attempt does not burn its key --------------------------------------
