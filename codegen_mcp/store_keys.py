@@ -112,6 +112,12 @@ class Keys:
         """Marker: a stale task (or outbox entry "id:seq") was sent to the queue lately."""
         return self._join("requeued", member)
 
+    # -- idempotency keys (idempotency.py) ---------------------------------------------
+    def idempotency(self, scope: str, key: str) -> str:
+        """The claim of one idempotency key within `scope` (a caller, or the deployment):
+        which task it stands for and a digest of the arguments it came with."""
+        return self._join("idem", scope, key)
+
     # -- upstream answers kept a while --------------------------------------------------
     def me(self, token_key: str) -> str:
         """Who a token belongs to (`token_key` is a digest, never the token)."""

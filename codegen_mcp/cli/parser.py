@@ -102,6 +102,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--pr", type=int, help="pull request number")
     new.add_argument("--model", help="the model the agent uses (default: the organization's)")
     options.orchestrator_option(new, "report the outcome to this orchestrator run")
+    options.idempotency_option(new)
     options.wait_options(new)
     new.set_defaults(run=remote.command(remote.new))
 
@@ -111,6 +112,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
     resume.add_argument("--model", help="the model for this follow-up (default: the run's own)")
     options.orchestrator_option(resume, "report the outcome to this orchestrator run")
+    options.idempotency_option(resume)
     options.wait_options(resume)
     resume.set_defaults(run=remote.command(remote.resume))
 

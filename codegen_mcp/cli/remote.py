@@ -83,6 +83,7 @@ def new(client: FrontClient, args: argparse.Namespace) -> int:
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
             model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
@@ -98,6 +99,7 @@ def resume(client: FrontClient, args: argparse.Namespace) -> int:
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
             model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 from codegen_mcp import answers, queue, quotas
 from codegen_mcp.answers import Started, TaskList, TaskStatus
@@ -27,13 +27,16 @@ BATCH = 100  # task ids read from the store in one round trip by `list`
 
 def new(services: Services, args: dict[str, Any]) -> Started:
     """Record a task for a new agent run and hand it to the workers; the run id if it starts
-    within `new_wait`, else the queued task to follow with task_status."""
+    within `new_wait`, else the queued task to follow with task_status.
+
+    `args` may carry `task_id`: the id an idempotency key's claim chose for the task."""
     services.config.credentials()  # fail now, before anything is recorded or enqueued
     created = now_iso()  # stored and answered alike, even if the broker then fails
     task_id = quotas.create_queued(
         services,
         {
             "command": "new",
+            "task_id": args.get("task_id"),
             "created_at": created,
             "repo": args["repo"],
             "query": args["query"],
@@ -50,13 +53,15 @@ def new(services: Services, args: dict[str, Any]) -> Started:
 
 
 def resume(services: Services, args: dict[str, Any]) -> Started:
-    """Record a follow-up message to an existing run as a new task, answered like `new`."""
+    """Record a follow-up message to an existing run as a new task, answered like `new`
+    (`task_id` too)."""
     services.config.credentials()
     created = now_iso()
     task_id = quotas.create_queued(
         services,
         {
             "command": "resume",
+            "task_id": args.get("task_id"),
             "created_at": created,
             "agent_run_id": args["agent_run_id"],
             "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
@@ -68,6 +73,16 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
     )
     what = f"Resume of agent run {args['agent_run_id']}"
     return _handed_over(services, task_id, created, what) or _started(services, task_id, what)
+
+
+def replay(services: Services, command: str, task_id: str, args: dict[str, Any]) -> Started:
+    """The answer to a `new`/`resume` sent again with its idempotency key: the first call's
+    task as that answer would show it now. Like the first call, it waits up to `new_wait` for
+    a task still queued to start; it records and sends nothing."""
+    what = "Agent run" if command == "new" else f"Resume of agent run {args['agent_run_id']}"
+    answer = _started(services, task_id, what)
+    note = " (The answer to an earlier call with this idempotency_key: nothing new was started.)"
+    return cast(Started, {**answer, "message": answer["message"] + note, "replayed": True})
 
 
 def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
