@@ -104,6 +104,8 @@ def _model(text: str) -> Text:
     return Text(
         validate=[validate.Length(min=1, max=MAX_MODEL), visible_text], metadata=_about(text)
     )
+
+
 IDEMPOTENCY_KEY = (
     "A key of your choosing (a fresh UUID) that makes a retry safe: the same key with the "
     "same arguments within 24 h answers with the task the first call made, and starts nothing."

@@ -73,6 +73,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "reverse": st.booleans() | st.sampled_from(["yes", 1, 0]),
     "scope": st.sampled_from(["pull_request", "repo"]),
     "task_id": st.from_regex(schemas.TASK_ID_PATTERN, fullmatch=True) | st.just("x\n"),
+    "model": st.sampled_from(["claude-sonnet-4-5", "gpt-5", "gpt-2", "", " ", "m" * 201]),
     "idempotency_key": st.from_regex(schemas.IDEMPOTENCY_KEY_PATTERN, fullmatch=True)
     | st.sampled_from(["short", "a key\n", "k" * 129]),
 }
