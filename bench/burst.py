@@ -10,7 +10,8 @@ one address, and their limits are not what is measured.
 
 One client reads `task_status` 20 times a second for --idle seconds (the idle figures), then 100
 `new` (--calls) come from 64 clients at once (--clients: threads with a keep-alive connection
-each, or MCP SDK sessions opened before the burst, in a process of their own) while it goes on
+each, opened by its first call, or MCP SDK sessions opened before the burst, in a process of
+their own) while it goes on
 reading (the burst figures, up to the last `new` answered).
 
 Exactly once: every `new` task must end with exactly one run on the simulator. At the real

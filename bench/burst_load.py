@@ -1,8 +1,9 @@
 """The burst's clients, in a process of their own (so their CPU is not the reader's).
 
-`bench.burst` starts this module, waits for the line `ready` (every connection or MCP session
-open), writes `go`, and reads back one JSON line: one record per `new` call, with its start and
-end on the machine's monotonic clock (CLOCK_MONOTONIC: the same clock in every process).
+`bench.burst` starts this module, waits for the line `ready` (every MCP session open; HTTP
+clients connect with their first call), writes `go`, and reads back one JSON line: one record
+per `new` call, with its start and end on the machine's monotonic clock (CLOCK_MONOTONIC: the
+same clock in every process).
 
     python -m bench.burst_load {http,mcp} URL [--calls 100] [--clients 64] [--tag burst]
 """
@@ -49,15 +50,16 @@ def record(started: float, status: Any, task_id: Any, error: str | None = None) 
     }
 
 
-# -- the HTTP front: one keep-alive connection per client thread -----------------------------
+# -- the HTTP front: one keep-alive connection per client thread, opened by its first call ---
 def http_burst(args: argparse.Namespace) -> list[dict[str, Any]]:
     address = urlsplit(args.url)
     connections = [
         http.client.HTTPConnection(address.hostname, address.port, timeout=TIMEOUT)
         for _ in range(args.clients)
     ]
-    for connection in connections:
-        connection.connect()
+    # Each connects at its first request: gunicorn's gthread worker holds a thread for up to
+    # 5 s on a connection that sends nothing, so 64 connections opened early would stall the
+    # front before the burst (bench/README.md, slow clients), which is not what is measured.
     calls = iter(range(args.calls))
     lock = threading.Lock()
     records: list[dict[str, Any]] = []
