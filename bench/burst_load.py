@@ -40,12 +40,14 @@ def query(tag: str, index: int) -> str:
     return f"{tag} task {index}: add a line to the README"
 
 
-def record(started: float, status: Any, task_id: Any, error: str | None = None) -> dict[str, Any]:
+def record(started: float, status: Any, answer: dict[str, Any], error: str | None = None) -> dict:
+    task_id = answer.get("task_id")
     return {
         "start": started,
         "end": time.monotonic(),
         "status": status,
         "task_id": str(task_id) if task_id else None,
+        "state": answer.get("state"),  # running (a run id already) or queued
         "error": error,
     }
 
@@ -92,8 +94,8 @@ def _http_new(connection: http.client.HTTPConnection, body: dict[str, Any]) -> d
         answer = json.loads(reply.read() or b"{}")
     except (OSError, ValueError) as exc:
         connection.close()  # http.client reconnects on the next request
-        return record(started, None, None, repr(exc))
-    return record(started, reply.status, answer.get("task_id"))
+        return record(started, None, {}, repr(exc))
+    return record(started, reply.status, answer)
 
 
 # -- the MCP front: one Streamable HTTP session per client, opened before the burst ----------
@@ -127,12 +129,10 @@ async def _mcp_new(client: Any, text: str) -> dict[str, Any]:
     try:
         result = await client.call_tool("new", {"repo": REPO, "query": text})
     except Exception as exc:  # a broken session is a figure of the run, not a crash of it
-        return record(started, None, None, repr(exc))
+        return record(started, None, {}, repr(exc))
     answer = result.structured_content or {}
     status = "error" if result.is_error else "ok"
-    return record(
-        started, status, answer.get("task_id"), None if answer else "no structured answer"
-    )
+    return record(started, status, answer, None if answer else "no structured answer")
 
 
 def _ready_then_go() -> None:

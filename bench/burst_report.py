@@ -60,6 +60,11 @@ def _ms(figures: dict[str, Any]) -> str:
     return " / ".join(common.fmt(figures[k], 1) for k in ("p50", "p99", "max"))
 
 
+def _states(figures: dict[str, Any]) -> str:
+    states = figures["new"]["answer_states"]
+    return f"{states.get('running', 0)} / {states.get('queued', 0)}"
+
+
 def _once(figures: dict[str, Any]) -> str:
     once = figures.get("exactly_once")
     if once is None:
@@ -87,6 +92,7 @@ ROWS = [
         lambda f: f"{f['new']['accepted']}/{f['new']['calls']}",
         "all",
     ),
+    ("`new` answers: running / queued", _states, "-"),
     ("task_status idle p50 / p99 / max (ms)", lambda f: _ms(f["idle"]), "-"),
     (
         "task_status in the burst p50 / p99 / max (ms)",
