@@ -173,7 +173,7 @@ class Stack:
             time.sleep(0.5)  # reads that began during the burst finish
         finally:
             reader.halt.set()
-            common.kill_group(load)
+            common.kill_group(load)  # type: ignore[arg-type]  # text mode, same process
         reader.join(30)
         records = json.loads(line)
         burst_to = max(r["end"] for r in records)
@@ -215,7 +215,7 @@ def _start_load(
     assert load.stdout is not None
     if load.stdout.readline().strip() != "ready":
         raise RuntimeError(f"the burst's clients did not start; see {work / f'{label}-load.log'}")
-    return load  # type: ignore[return-value]
+    return load
 
 
 class Reader(threading.Thread):
