@@ -83,6 +83,11 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
     read_timeout: float = 10.0
+    # Months in production (docs/operations.md): settled tasks are removed this many days
+    # after they settled (0 keeps them forever); new and resume are refused once Redis'
+    # used_memory passes this share of its maxmemory (0 never refuses).
+    retention_days: float = 30.0
+    memory_guard: float = 0.9
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +128,8 @@ class Settings:
             "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
             "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
+            "retention_days": _days(env, "CODEGEN_MCP_RETENTION_DAYS", 30.0),
+            "memory_guard": _share(env, "CODEGEN_MCP_MEMORY_GUARD", 0.9),
         }
         values.update(overrides)
         return cls(**values)
@@ -159,6 +166,8 @@ class Settings:
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
+            "CODEGEN_MCP_RETENTION_DAYS": str(self.retention_days),
+            "CODEGEN_MCP_MEMORY_GUARD": str(self.memory_guard),
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -225,4 +234,30 @@ def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> 
         return default
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _days(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of days, got {text!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must be 0 (keep forever) or more, got {text!r}")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a share like 0.9, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {text!r}")
     return value

@@ -129,6 +129,7 @@ class TaskStore:
                 self.keys.outbox(),
                 self.keys.recent(),
                 self.keys.events(),
+                self.keys.settled(),
             ],
             args=[
                 self.keys.state(""),
