@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from codegen_mcp import idempotency, quotas, schemas
+from codegen_mcp import idempotency, memory_guard, quotas, schemas
 from codegen_mcp.commands import cancel, config, logs, tasks, tree
 from codegen_mcp.errors import InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -64,6 +64,8 @@ def _start(
 ) -> Mapping[str, Any]:
     """`new` or `resume` within the client's allowance, once per idempotency key: a key seen
     before answers with its task and takes no allowance, as it starts nothing."""
+    # A nearly full Redis takes no new work, not even an idempotency claim.
+    memory_guard.admit(services.redis, services.settings.memory_guard)
     claim = idempotency.claim(services, client, command, args)
     if claim is not None and claim.replay:
         return tasks.replay(services, command, claim.task_id, args)
