@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from codegen_mcp import inbox, retention
+from codegen_mcp import inbox, queue, retention
 from codegen_mcp.commands import execute
 from codegen_mcp.commands.tree import build
 from codegen_mcp.errors import NotFound
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store_codec import text
+from tests.support import Worker, fast_settings
 from tests.test_inbox import IDLE, ORCH, make_services, settled_child
 from workers import delivery
 
@@ -209,3 +211,25 @@ def test_batches_are_bounded_and_a_store_from_before_is_indexed(services: Servic
     assert (done.removed, done.batches) == (4, 2)
     assert expire(services).removed == 1
     assert [store.get(i) for i in ids] == [None] * 5
+
+
+def test_a_worker_runs_retention(redis_url: str, tmp_path: Path) -> None:
+    """The beat task, sent through the broker to a real worker, removes what is due
+    (retention_days 1e-5: under a second)."""
+    settings = fast_settings(redis_url, "http://127.0.0.1:9", tmp_path, retention_days=1e-5)
+    services = Services(settings, redis_url)
+    task_id = services.store.create({"repo": "acme/demo", "query": "q"})
+    services.store.transition(task_id, State.FAILED)
+    services.store.clear_outbox(task_id, 1)
+    worker = Worker(settings, tmp_path / "worker.log", beat=False).start()
+    try:
+        deadline = time.monotonic() + 60
+        while services.store.get(task_id) is not None:
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            services.queue.send(queue.RETENTION)
+            time.sleep(1.0)
+        assert retention.removed_at(services.store, task_id) is not None
+    finally:
+        worker.stop()
+        services.queue.app.close()
+        services.redis.close()
