@@ -32,7 +32,8 @@ MAX_SOCKET_PATH = 100
 # Commands no client of ours needs and an intruder would want (writing or loading files).
 REFUSED_COMMANDS = ("CONFIG", "MODULE")
 # One machine's stack: a bound, so the memory guard (memory_guard.py) can act before Redis
-# refuses writes; about 300,000 settled tasks at ~3 KiB (bench/README.md, store footprint).
+# refuses writes; about 170,000 settled tasks with 2,000-character results at ~6 KB each
+# (bench/README.md, "Memory under retention").
 MAXMEMORY = "1gb"
 # AOF fsync once a second: a crash of the machine loses at most the last second of writes
 # (docs/operations.md, "Durability"; bench/durability.py measured the alternative).
