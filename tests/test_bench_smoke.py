@@ -17,6 +17,7 @@ BENCHMARKS = [
     "repo_misses",
     "slow_clients",
     "burst",
+    "durability",
 ]
 
 
