@@ -100,6 +100,9 @@ def test_a_settled_task_past_its_time_goes_with_every_trace(services: Services) 
     assert store.redis.zscore(store.keys.orchestrators(), str(ORCH)) is None
     assert not store.redis.hexists(store.keys.resumed(), str(ORCH))
     assert store.owners([ORCH]) == {}
+    # ... but its tree still says what became of its child.
+    gone = build(store, agent_run_id=ORCH)["children"]
+    assert [(c["task_id"], c["state"]) for c in gone] == [(child["task_id"], "removed")]
 
 
 def test_a_child_waiting_for_its_delivery_stays_until_delivered(services: Services) -> None:
