@@ -236,3 +236,17 @@ def test_a_worker_runs_retention(redis_url: str, tmp_path: Path) -> None:
         worker.stop()
         services.queue.app.close()
         services.redis.close()
+
+
+def test_a_key_replayed_after_its_task_was_removed_says_so(
+    make_services: Callable[..., Services],
+) -> None:
+    services = make_services(new_wait=0.0)
+    call = {"repo": "acme/demo", "query": "q", "idempotency_key": "retry-after-removal"}
+    task_id = execute(services, "new", call, "client")["task_id"]
+    services.store.transition(task_id, State.CANCELLED)
+    services.store.clear_outbox(task_id, 1)
+    assert expire(services).removed == 1
+
+    with pytest.raises(NotFound, match="was removed at"):
+        execute(services, "new", call, "client")

@@ -185,8 +185,8 @@ def _wait_until_started(services: Services, task_id: str, timeout: float) -> dic
     deadline = time.monotonic() + timeout
     pause = 0.01
     while True:
-        task = services.store.get(task_id)
-        assert task is not None  # we just created it
+        # Just created; or, for a replayed idempotency key, perhaps removed by retention since.
+        task = stored(services, task_id)
         if task["state"] != State.QUEUED or time.monotonic() >= deadline:
             return task
         time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
