@@ -84,7 +84,8 @@ class CodegenTasks:
         current, mark = chain[-1]
         answer = self._execute("task_status", {"task_id": current})
         store = self.services().store
-        created = store.fields([task_id], "created_at")[0]["created_at"] or answer["created_at"]
+        first = store.fields([task_id], "created_at", "command")[0]
+        created = first["created_at"] or answer["created_at"]
         updated = store.fields([current], "updated_at")[0]["updated_at"]
         base: dict[str, Any] = {
             "task_id": task_id,
@@ -92,9 +93,9 @@ class CodegenTasks:
             "last_updated_at": _iso(updated) or created,
             "ttl_ms": TTL_MS,
         }
-        return TaskView(**base, **self._status(answer, mark))
+        return TaskView(**base, **self._status(first["command"] or "new", answer, mark))
 
-    def _status(self, answer: dict[str, Any], mark: str | None) -> dict[str, Any]:
+    def _status(self, tool: str, answer: dict[str, Any], mark: str | None) -> dict[str, Any]:
         state = answer["state"]
         poll = POLL_MS.get(state)
         if state in ("queued", "running") or (state == "paused" and mark == SENDING):
@@ -114,15 +115,22 @@ class CodegenTasks:
                 "input_requests": {_key(answer["task_id"]): _question(answer)},
             }
         if state in ("completed", "paused"):  # a declined question ends with the paused run
-            return {"status": "completed", "result": self._result(answer)}
+            return {"status": "completed", "result": self._result(tool, answer)}
         if state == "failed":
             error = answer.get("error") or "the run failed"
             failure = {"code": INTERNAL_ERROR, "message": error, "data": answer}
             return {"status": "failed", "status_message": error, "error": failure}
         return {"status": "cancelled", "status_message": answer.get("error") or "cancelled"}
 
-    def _result(self, answer: dict[str, Any]) -> dict[str, Any]:
-        result = self.result_of("task_status", answer)
+    def _result(self, tool: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """The tool result the call that made the task stands for: `task_status`'s answer,
+        with the `message` of `new` and `resume`, whose output schema it meets."""
+        run = answer.get("agent_run_id")
+        if answer["state"] == "paused":
+            message = f"Agent run {run} is paused; its question was not answered (see resume)."
+        else:
+            message = f"Agent run {run} {answer['state']}."
+        result = self.result_of(tool, {**answer, "message": message})
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
 
     def _update(self, task_id: str, input_responses: dict[str, Any]) -> bool:
