@@ -8,33 +8,25 @@ Runs go through a real Celery worker against the simulator; the MCP server is th
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
-import requests
-from mcp import Client, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
+from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from codegen_mcp.local.processes import settings_env
-from codegen_mcp.local.redis import free_port
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
 from tests import tasks_client
-from tests.support import ROOT, Worker, wait_for
+from tests.mcp_hosts import Servers
+from tests.support import Worker
 from tests.tasks_client import CreatedTask, TasksClient
-from tests.test_mcp import MCP_COMMAND
 
 FAST = "[sim:active=0.3] [sim:eval=0]"
 TRANSPORTS = ["stdio", "http"]
@@ -43,71 +35,6 @@ TRANSPORTS = ["stdio", "http"]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-# -- the MCP server, as a host runs it ----------------------------------------------------
-class Servers:
-    """Connects clients to `codegen-mcp mcp` over one transport; `restart` gives a new
-    server process (stdio: each client starts its own anyway)."""
-
-    def __init__(self, transport: str, settings: Settings, logs: Path) -> None:
-        self.transport = transport
-        self.env = settings_env(settings)
-        self.logs = logs
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-        if transport == "http":
-            self.restart()
-
-    def restart(self) -> None:
-        """Stop the HTTP server (if one runs) and start another, on a new port."""
-        self.stop()
-        port = free_port()
-        with open(self.logs / f"mcp-{port}.log", "wb") as output:
-            self.process = subprocess.Popen(
-                [*MCP_COMMAND, "--transport", "http", "--port", str(port)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{port}/mcp"
-        wait_for(self._listening, 30, "the MCP HTTP server to listen")
-
-    def _listening(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, "MCP server exited"
-        try:
-            requests.post(self.url, timeout=1)
-        except requests.ConnectionError:
-            return False
-        return True
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(15) == 0
-            self.process = None
-
-    @asynccontextmanager
-    async def client(self, *extensions: Any, mode: str = "auto") -> AsyncIterator[Client]:
-        """A client of the running server (stdio: of a server process of its own)."""
-        if self.transport == "stdio":
-            params = StdioServerParameters(
-                command=MCP_COMMAND[0], args=MCP_COMMAND[1:], env=self.env, cwd=ROOT
-            )
-            async with Client(params, extensions=list(extensions), mode=mode) as client:
-                yield client
-            return
-        timeout = httpx2.Timeout(30.0, read=60.0)
-        async with (
-            httpx2.AsyncClient(timeout=timeout) as http,
-            Client(
-                streamable_http_client(self.url, http_client=http),
-                extensions=list(extensions),
-                mode=mode,
-            ) as client,
-        ):
-            yield client
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -174,6 +101,12 @@ async def test_a_declaring_client_gets_a_run_as_a_task_and_then_its_result(
         assert json.loads(text(result)) == result.structured_content
         working = [seen for seen in tasks.seen if seen["status"] == "working"]
         assert working and working[-1]["statusMessage"].startswith("running (")
+        follow_up = {"agent_run_id": status["agent_run_id"], "query": f"And tests {FAST}"}
+        resumed = await client.call_tool("resume", follow_up)  # resume is a task as well
+        assert resumed.structured_content and tasks.created[1].task_id != created.task_id
+        assert resumed.structured_content["task_id"] == tasks.created[1].task_id
+        assert resumed.structured_content["metadata"]["command"] == "resume"
+        assert resumed.structured_content["state"] == "completed"
 
 
 @pytest.mark.anyio
@@ -228,6 +161,31 @@ async def test_a_paused_run_asks_and_one_answer_sent_twice_resumes_it_once(
         final = done["result"]["structuredContent"]
         assert final["task_id"] != created.task_id  # the resume's task: the newest of the run
         assert final["metadata"]["command"] == "resume" and final["state"] == "completed"
+
+
+@pytest.mark.anyio
+async def test_a_question_can_be_declined_or_the_task_cancelled_while_it_asks(
+    servers: Servers,
+) -> None:
+    async with servers.client(TasksClient()) as client:
+        args = {"repo": "acme/demo", "query": f"Which database? [sim:paused] {FAST}"}
+        declined = await start_task(client, "new", args)
+        [key] = (await until(client, declined.task_id, "input_required"))["inputRequests"]
+        blank = {key: {"action": "accept", "content": {"answer": "  "}}}
+        with pytest.raises(MCPError) as refused:
+            await tasks_client.update(client.session, declined.task_id, blank)
+        assert refused.value.error.code == -32602
+        assert f"inputResponses.{key}.content.answer" in refused.value.error.message
+        await tasks_client.update(client.session, declined.task_id, {key: {"action": "decline"}})
+        done = await until(client, declined.task_id, "completed")
+        assert done["result"]["structuredContent"]["state"] == "paused"  # the run, as it is
+        asking = await start_task(client, "new", args)
+        await until(client, asking.task_id, "input_required")
+        await tasks_client.cancel(client.session, asking.task_id)
+        cancelled = await until(client, asking.task_id, "cancelled")
+        assert "stays paused" in cancelled["statusMessage"]
+        status = await plain(client, "task_status", {"task_id": asking.task_id})
+        assert status["state"] == "paused"
 
 
 @pytest.mark.anyio

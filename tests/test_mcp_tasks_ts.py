@@ -14,8 +14,8 @@ import subprocess
 from pathlib import Path
 
 from codegen_mcp.settings import Settings
+from tests.mcp_hosts import Servers
 from tests.support import ROOT, Worker, require
-from tests.test_mcp_tasks import Servers
 
 CLIENT = ROOT / "tests" / "ts_tasks"
 
