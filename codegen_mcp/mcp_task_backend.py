@@ -139,8 +139,8 @@ class CodegenTasks:
             return False
         current, _ = chain[-1]
         response = input_responses.get(_key(current))
-        if not isinstance(response, dict):
-            return True  # no answer to the question outstanding: ignored, as the spec says
+        if not isinstance(response, dict) or not self._asking(current):
+            return True  # no answer to a question outstanding: ignored, as the spec says
         store = self.services().store
         if response.get("action") != "accept":
             store.mark_once(current, ANSWER, DECLINED)
@@ -156,6 +156,11 @@ class CodegenTasks:
             raise
         store.update(current, **{ANSWER: started["task_id"]})
         return True
+
+    def _asking(self, task_id: str) -> bool:
+        """Whether the task is paused with its question unanswered."""
+        row = self.services().store.fields([task_id], "state", ANSWER)[0]
+        return row["state"] == "paused" and row[ANSWER] is None
 
     def _cancel(self, task_id: str) -> bool:
         chain = self._chain(task_id)
