@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
 from codegen_mcp import schemas
@@ -185,3 +185,12 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
 def all_tools(run: Runner) -> list[Tool]:
     """One tool per command, in the order of TOOLS, each handing its call to `run`."""
     return [tool(name, spec, run) for name, spec in TOOLS.items()]
+
+
+def tool_result(name: str, answer: Any) -> CallToolResult:
+    """The result tool `name` gives for `answer` (structured content and its text), as the
+    SDK builds it for a call: what an MCP task that ends with this answer carries."""
+    metadata = FuncMetadata(arg_model=RawArguments, output_model=TOOLS[name].answer)
+    result = metadata.convert_result(answer)
+    assert isinstance(result, CallToolResult)
+    return result

@@ -83,6 +83,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
     read_timeout: float = 10.0
+    # MCP Tasks (mcp_tasks.py): new and resume answer a declaring client with a task.
+    mcp_tasks: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +125,7 @@ class Settings:
             "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
             "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
+            "mcp_tasks": _flag(env, "CODEGEN_MCP_TASKS", True),
         }
         values.update(overrides)
         return cls(**values)
@@ -159,6 +162,7 @@ class Settings:
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
+            "CODEGEN_MCP_TASKS": "1" if self.mcp_tasks else "0",
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -208,6 +212,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "0", "true", "false", "on", "off"):
+        raise ConfigurationError(f"{name} must be 1 or 0, got {value!r}")
+    return value in ("1", "true", "on")
 
 
 def _names(text: str) -> tuple[str, ...]:
