@@ -12,10 +12,11 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from codegen_mcp import refname, runtime_config
+from codegen_mcp import notify_args, refname, runtime_config
 from codegen_mcp.api.status import filter_state
 from codegen_mcp.errors import InvalidRequest
 from codegen_mcp.fields import MAX_ID, Flag, FullMatch, Number, Text, run_id, visible_text
+from codegen_mcp.settings import Settings
 from codegen_mcp.states import State
 
 MAX_QUERY = 50_000
@@ -104,6 +105,8 @@ class NewArgs(Args):
     pr = run_id(metadata=_about("The number of a pull request the work is about."))
     task = _task_type("A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.")
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
 
 
 class ResumeArgs(Args):
@@ -111,6 +114,8 @@ class ResumeArgs(Args):
     query = _query("The follow-up message for the agent.")
     task = _task_type("A task type stated to the agent, e.g. IMPLEMENT.")
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
 
 
 class ConfigArgs(Args):
@@ -119,13 +124,13 @@ class ConfigArgs(Args):
     )
     key = Text(
         validate=validate.Length(min=1, max=64),
-        metadata=_about("api_token or org_id; get without a key shows both."),
+        metadata=_about("api_token, org_id or webhook_secret; get without a key shows them all."),
     )
     value = fields.Raw(
         metadata={
             **_about(
-                "The new value, for set: the token (printable ASCII, no spaces), or the "
-                "organization id (a positive integer, or its digits as a string)."
+                "The new value, for set: the token or webhook secret (printable ASCII, no "
+                "spaces), or the organization id (a positive integer, or its digits as a string)."
             ),
             "json_type": ["string", "integer"],
         },
@@ -242,8 +247,9 @@ SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-def load(command: str, args: object) -> dict[str, Any]:
-    """Validated arguments, or InvalidRequest naming every bad field."""
+def load(command: str, args: object, settings: Settings | None = None) -> dict[str, Any]:
+    """Validated arguments, or InvalidRequest naming every bad field. With `settings`, a
+    notify_url's host is resolved and its addresses checked (notify_target.py)."""
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -251,7 +257,9 @@ def load(command: str, args: object) -> dict[str, Any]:
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        return SCHEMAS[command]().load(args)
+        loaded: dict[str, Any] = SCHEMAS[command]().load(args)
+        notify_args.check(loaded, settings)
+        return loaded
     except ValidationError as exc:
         messages = _printable(exc.normalized_messages())
         raise InvalidRequest(

@@ -82,6 +82,8 @@ def new(client: FrontClient, args: argparse.Namespace) -> int:
             pr=args.pr,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            notify_url=args.notify_url,
+            notify_events=args.notify_events,
         ),
     )
     return _started(client, args, answer)
@@ -96,6 +98,8 @@ def resume(client: FrontClient, args: argparse.Namespace) -> int:
             query=args.query,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            notify_url=args.notify_url,
+            notify_events=args.notify_events,
         ),
     )
     return _started(client, args, answer)

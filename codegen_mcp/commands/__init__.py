@@ -43,7 +43,7 @@ def execute(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    loaded = schemas.load(command, args)
+    loaded = schemas.load(command, args, services.settings)
     try:
         if command in quotas.STARTS:
             # A start that cannot be sent is refused before it takes the client's allowance.
