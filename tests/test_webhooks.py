@@ -171,6 +171,15 @@ def test_notify_events_selects_the_states_that_send_one(hooked: Front, receiver:
     assert [r["body"]["type"] for r in receiver.of(task_id)] == ["task.completed"]
 
 
+def test_resume_takes_a_notify_url_too(hooked: Front, receiver: Receiver) -> None:
+    first = start(hooked, receiver)
+    run_id = hooked.wait_state(first, "completed")["agent_run_id"]
+    args = {"agent_run_id": run_id, "query": f"Now add tests {QUICK}"}
+    task_id = hooked.ok("resume", {**args, "notify_url": receiver.url})["task_id"]
+    settle(hooked, task_id)
+    assert accepted(receiver.of(task_id)) == ["task.running", "task.completed"]
+
+
 def test_a_receiver_down_for_a_while_misses_nothing_and_gets_them_in_order(
     hooked: Front, receiver: Receiver
 ) -> None:
