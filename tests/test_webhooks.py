@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 import pytest
 
 from codegen_mcp.notify import Outbox
+from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
+from codegen_mcp.states import State
 from tests.support import ROOT, Front, Worker, fast_settings, wait_for
+from workers import notify
 
 SECRET = "whsec-test-0123456789abcdef-SECRET"
 QUICK = "[sim:active=0.3] [sim:eval=0]"
@@ -248,3 +252,48 @@ def metric(front: Front, name: str) -> float:
     found = re.search(rf"^{name} (\S+)$", text, re.M)
     assert found, f"{name} not in /metrics"
     return float(found.group(1))
+
+
+# -- the delivery itself, in this process (workers/notify.py is plain functions) ---------------
+@pytest.fixture
+def direct(settings: Settings) -> Iterator[Services]:
+    """Services of a fresh deployment (own prefix) with the secret in its environment and the
+    receiver's address allowed, as a worker would have them."""
+    own = settings.with_(key_prefix=f"d{uuid.uuid4().hex[:8]}", webhook_secret=SECRET)
+    services = Services(own, own.redis_url or "")
+    yield services
+    services.redis.close()
+
+
+def queued_event(services: Services, url: str) -> str:
+    """A task whose URL passed the check when given, and one webhook event queued for it."""
+    store = services.store
+    task_id = store.create({"repo": "acme/demo", "query": "q", "notify_url": url})
+    assert store.transition(task_id, State.RUNNING, allowed=[State.QUEUED]).hooked
+    return task_id
+
+
+def test_two_deliveries_at_once_send_each_event_once(direct: Services, receiver: Receiver) -> None:
+    task_id = queued_event(direct, receiver.url)
+    direct.store.transition(task_id, State.COMPLETED, allowed=[State.RUNNING], result="done")
+    runs = [threading.Thread(target=notify.deliver, args=(direct, task_id)) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+    wait_for(lambda: Outbox(direct.store).due_at(task_id) is None, 10, "the events delivered")
+    types = [r["body"]["type"] for r in receiver.of(task_id)]
+    assert types == ["task.running", "task.completed"]  # once each (the lock), in order
+
+
+def test_an_address_refused_at_delivery_is_given_up_without_a_request(
+    direct: Services, receiver: Receiver
+) -> None:
+    # The name passed when it was given; now it resolves (or the operator's list says) otherwise.
+    task_id = queued_event(direct, receiver.url)
+    strict = Services(direct.settings.with_(notify_allow_private=()), direct.redis_url)
+    notify.deliver(strict, task_id)
+    assert receiver.of(task_id) == []
+    assert Outbox(strict.store).due_at(task_id) is None  # given up: a 4xx-like refusal
+    totals = strict.redis.hgetall(strict.recorder.key("webhooks"))
+    assert totals == {"failed": "1"}
