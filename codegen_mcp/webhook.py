@@ -106,17 +106,16 @@ def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float)
             preload_content=False,
             assert_same_host=False,
         )
-    except HTTPError as exc:
+        try:
+            text = response.read(MAX_REPLY, decode_content=False)
+        except (HTTPError, OSError):
+            text = b""  # the status says enough
+        response.close()
+        return Reply(response.status, _detail(response.status, text), _retry_after(response))
+    except (HTTPError, OSError) as exc:
         return Reply(0, f"no answer ({type(exc).__name__})")
     finally:
         pool.close()
-    try:
-        text = response.read(MAX_REPLY, decode_content=False)
-    except HTTPError:
-        text = b""
-    finally:
-        response.release_conn()
-    return Reply(response.status, _detail(response.status, text), _retry_after(response))
 
 
 def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,8 @@ from workers import notify
 SECRET = "whsec-test-0123456789abcdef-SECRET"
 QUICK = "[sim:active=0.3] [sim:eval=0]"
 SIGNATURE = "Codegen-MCP-Signature"
+TIMEOUT = 1.0  # CODEGEN_MCP_NOTIFY_TIMEOUT here
+SLOW = -1  # a status in Receiver.plan: answer 200 after 3 * TIMEOUT
 
 
 def documented_verify() -> Any:
@@ -60,6 +63,10 @@ class Receiver:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.lock:
                     status = receiver.plan.pop(0) if receiver.plan else receiver.status
+                if status == SLOW:  # takes the event, but answers after the sender gave up
+                    time.sleep(3 * TIMEOUT)
+                    status = 200
+                with receiver.lock:
                     receiver.requests.append(
                         {
                             "path": self.path,
@@ -105,7 +112,7 @@ def settings(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFa
         tmp_path_factory.mktemp("data"),
         notify_allow_private=("127.0.0.1/32",),  # the receiver below, and nothing else
         notify_backoff=(0.3, 0.6),
-        notify_timeout=2.0,
+        notify_timeout=TIMEOUT,
     )
 
 
@@ -297,3 +304,22 @@ def test_an_address_refused_at_delivery_is_given_up_without_a_request(
     assert Outbox(strict.store).due_at(task_id) is None  # given up: a 4xx-like refusal
     totals = strict.redis.hgetall(strict.recorder.key("webhooks"))
     assert totals == {"failed": "1"}
+
+
+def test_a_timeout_is_retried_and_the_event_id_tells_the_duplicate(
+    direct: Services, receiver: Receiver
+) -> None:
+    receiver.plan = [SLOW]
+    task_id = queued_event(direct, receiver.url)
+    notify.deliver(direct, task_id)  # times out: the receiver took it, we do not know
+    row = direct.store.fields([task_id], "notify_error", "notify_attempts")[0]
+    assert (
+        "no answer (ReadTimeoutError)" in str(row["notify_error"]) and row["notify_attempts"] == "1"
+    )
+    wait_for(lambda: len(receiver.of(task_id)) == 1, 10, "the slow receiver to record it")
+    wait_for(lambda: (Outbox(direct.store).due_at(task_id) or 0) <= time.time(), 10, "the retry")
+    notify.deliver(direct, task_id)
+    got = receiver.of(task_id)
+    assert [r["body"]["id"] for r in got] == [got[0]["body"]["id"]] * 2  # at least once
+    assert got[0]["raw"] == got[1]["raw"]  # the same body; only the signature's time moves
+    assert Outbox(direct.store).due_at(task_id) is None
