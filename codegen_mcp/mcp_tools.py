@@ -61,6 +61,14 @@ STOPS_RUN = ToolAnnotations(
 )
 
 
+# A host that times out, or loses the answer, may call again: without the key, a second run.
+RETRY_SAFELY = (
+    "Pass an idempotency_key (a fresh UUID for each run you mean to start) and, if you call "
+    "again because the call timed out or failed without an answer, pass the same key with the "
+    "same arguments: you get the first call's task, and no second run is started."
+)
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """What the host is told about one command; its arguments come from schemas.py."""
@@ -80,7 +88,7 @@ TOOLS: dict[str, ToolSpec] = {
         "a task_id (and the run's agent_run_id and web_url once the run has started); "
         "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
         "state is completed, failed, cancelled or paused; a completed run's result and "
-        "pull_requests say what the agent did.",
+        "pull_requests say what the agent did. " + RETRY_SAFELY,
     ),
     "resume": ToolSpec(
         "Send a follow-up to an agent run",
@@ -89,7 +97,7 @@ TOOLS: dict[str, ToolSpec] = {
         "Send a follow-up message to an existing Codegen agent run (to answer a paused "
         "agent's question, or to ask for more work). It is a new task, answered at once "
         "with its task_id and followed like new: task_status(task_id, wait=25) until it "
-        "settles.",
+        "settles. " + RETRY_SAFELY,
     ),
     "config": ToolSpec(
         "Read or set the Codegen credentials",

@@ -23,6 +23,7 @@ MAX_QUERY = 50_000
 REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
 TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
 MAX_STATUS_WAIT = 25
 MAX_TREES = 100  # `tree` without a run: how many hierarchies at most, and by default
 DEFAULT_TREES = 10
@@ -54,6 +55,14 @@ def _task_id(text: str, **kwargs: Any) -> Text:
 def _repo(text: str, **kwargs: Any) -> Text:
     rule = FullMatch(REPO_PATTERN, error="Must be a repository as owner/name.")
     return Text(validate=rule, metadata=_about(text), **kwargs)
+
+
+def _idempotency_key() -> Text:
+    rule = FullMatch(
+        IDEMPOTENCY_KEY_PATTERN,
+        error="Must be 8 to 128 characters, each a letter, a digit or - _ . : (a UUID fits).",
+    )
+    return Text(validate=rule, metadata=_about(IDEMPOTENCY_KEY))
 
 
 def _branch(value: str) -> None:
@@ -89,6 +98,19 @@ class Args(Schema):
 
 
 ORCHESTRATOR = "The agent run that orchestrates this one: the result is delivered to it."
+MAX_MODEL = 200
+
+
+def _model(text: str) -> Text:
+    return Text(
+        validate=[validate.Length(min=1, max=MAX_MODEL), visible_text], metadata=_about(text)
+    )
+
+
+IDEMPOTENCY_KEY = (
+    "A key of your choosing (a fresh UUID) that makes a retry safe: the same key with the "
+    "same arguments within 24 h answers with the task the first call made, and starts nothing."
+)
 
 
 class NewArgs(Args):
@@ -107,6 +129,11 @@ class NewArgs(Args):
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
     notify_url = notify_args.notify_url()
     notify_events = notify_args.notify_events()
+    model = _model(
+        "The model the agent uses, one of the organization's (Codegen's GET /models); "
+        "the organization's default when not given."
+    )
+    idempotency_key = _idempotency_key()
 
 
 class ResumeArgs(Args):
@@ -116,6 +143,8 @@ class ResumeArgs(Args):
     orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
     notify_url = notify_args.notify_url()
     notify_events = notify_args.notify_events()
+    model = _model("The model for this follow-up; the run's own model when not given.")
+    idempotency_key = _idempotency_key()
 
 
 class ConfigArgs(Args):

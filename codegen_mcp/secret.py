@@ -90,6 +90,7 @@ def install(settings: Settings | None = None, redis_url: str | None = None) -> N
     if settings is not None:
         remember(settings.api_token, settings.auth_token, _password(settings.redis_url))
         remember(settings.webhook_secret)
+        remember(settings.redis_sentinel_password)
     remember(_password(redis_url))
     with _lock:
         if _installed:

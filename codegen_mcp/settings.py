@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from codegen_mcp import sentinel
 from codegen_mcp.errors import ConfigurationError
 
 DEFAULT_API_BASE_URL = "https://api.codegen.com"
@@ -44,6 +45,8 @@ class RateLimit:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
+    # The sentinels' own password (REDIS_URL's is the primary's), when REDIS_URL is sentinel://.
+    redis_sentinel_password: str | None = field(default=None, repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
     api_token: str | None = field(default=None, repr=False)
     org_id: int | None = None
@@ -95,7 +98,8 @@ class Settings:
         ConfigurationError naming the variable for a bad value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
-            "redis_url": env.get("REDIS_URL") or None,
+            "redis_url": _redis_url(env),
+            "redis_sentinel_password": env.get("CODEGEN_MCP_REDIS_SENTINEL_PASSWORD") or None,
             "api_base_url": (env.get("CODEGEN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
             "api_token": env.get("CODEGEN_API_TOKEN") or None,
             "org_id": _int(env, "CODEGEN_ORG_ID"),
@@ -175,6 +179,7 @@ class Settings:
         }
         optional = {
             "REDIS_URL": self.redis_url,
+            "CODEGEN_MCP_REDIS_SENTINEL_PASSWORD": self.redis_sentinel_password,
             "CODEGEN_API_TOKEN": self.api_token,
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
@@ -184,6 +189,14 @@ class Settings:
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL, checked now when it names sentinels: a typo fails at start, naming it."""
+    url = env.get("REDIS_URL") or None
+    if sentinel.is_sentinel(url):
+        sentinel.parse(str(url), "REDIS_URL")
+    return url
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:

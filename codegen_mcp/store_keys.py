@@ -125,6 +125,12 @@ class Keys:
         """Marker: a stale task (or outbox entry "id:seq") was sent to the queue lately."""
         return self._join("requeued", member)
 
+    # -- idempotency keys (idempotency.py) ---------------------------------------------
+    def idempotency(self, scope: str, key: str) -> str:
+        """The claim of one idempotency key within `scope` (a caller, or the deployment):
+        which task it stands for and a digest of the arguments it came with."""
+        return self._join("idem", scope, key)
+
     # -- upstream answers kept a while --------------------------------------------------
     def me(self, token_key: str) -> str:
         """Who a token belongs to (`token_key` is a digest, never the token)."""
@@ -133,6 +139,10 @@ class Keys:
     def repos(self, org_id: object) -> str:
         """An organization's repositories."""
         return self._join("repos", org_id)
+
+    def models(self, org_id: object) -> str:
+        """The models an organization's runs may use (and the `:fresh` marker of a re-read)."""
+        return self._join("models", org_id)
 
     def logpage(self, run_id: object, version: object, *page: object) -> str:
         """One page of a run's log, as of a version of the run."""

@@ -14,7 +14,16 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret, web_edge
+from codegen_mcp import (
+    __version__,
+    clients,
+    commands,
+    dashboard,
+    idempotency,
+    metrics,
+    secret,
+    web_edge,
+)
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
@@ -61,7 +70,9 @@ def commands_blueprint(services: Services) -> Blueprint:
         if "command" not in body:
             raise InvalidRequest("missing 'command'", details={"field": "command"})
         who = clients.of_http(request.remote_addr, request.headers, services.settings)
-        result = commands.execute(services, body["command"], body.get("args"), who)
+        header = request.headers.get(idempotency.HEADER)
+        args = idempotency.with_header(body["command"], body.get("args"), header)
+        result = commands.execute(services, body["command"], args, who)
         return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
 
     @blueprint.get("/")

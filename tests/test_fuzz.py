@@ -86,6 +86,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
         ]
     ),
     "notify_events": st.lists(st.sampled_from([*schemas.STATE_NAMES, "all", "done"]), max_size=7),
+    "model": st.sampled_from(["claude-sonnet-4-5", "gpt-5", "gpt-2", "", " ", "m" * 201]),
+    "idempotency_key": st.from_regex(schemas.IDEMPOTENCY_KEY_PATTERN, fullmatch=True)
+    | st.sampled_from(["short", "a key\n", "k" * 129]),
 }
 
 

@@ -98,3 +98,13 @@ def wait_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="stop waiting after this long, exit 124 (implies --wait)",
     )
+
+
+def idempotency_option(parser: argparse.ArgumentParser) -> None:
+    """--idempotency-key KEY of the commands that start a run (`idempotency_key`)."""
+    parser.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="run the command again with the same KEY (e.g. a UUID) after a lost answer: "
+        "within 24 h it answers with the first call's task and starts nothing",
+    )

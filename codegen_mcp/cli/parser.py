@@ -100,8 +100,10 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--task", help="task type, e.g. CREATE_PLAN")
     new.add_argument("--branch")
     new.add_argument("--pr", type=int, help="pull request number")
+    new.add_argument("--model", help="the model the agent uses (default: the organization's)")
     options.orchestrator_option(new, "report the outcome to this orchestrator run")
     options.notify_options(new)
+    options.idempotency_option(new)
     options.wait_options(new)
     new.set_defaults(run=remote.command(remote.new))
 
@@ -109,8 +111,10 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume.add_argument("agent_run_id", type=int, metavar="AGENT_RUN_ID")
     resume.add_argument("query", help="the follow-up message")
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
+    resume.add_argument("--model", help="the model for this follow-up (default: the run's own)")
     options.orchestrator_option(resume, "report the outcome to this orchestrator run")
     options.notify_options(resume)
+    options.idempotency_option(resume)
     options.wait_options(resume)
     resume.set_defaults(run=remote.command(remote.resume))
 

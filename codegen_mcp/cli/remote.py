@@ -84,6 +84,8 @@ def new(client: FrontClient, args: argparse.Namespace) -> int:
             orchestrator_run_id=args.orchestrator_run_id,
             notify_url=args.notify_url,
             notify_events=args.notify_events,
+            model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
@@ -100,6 +102,8 @@ def resume(client: FrontClient, args: argparse.Namespace) -> int:
             orchestrator_run_id=args.orchestrator_run_id,
             notify_url=args.notify_url,
             notify_events=args.notify_events,
+            model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
