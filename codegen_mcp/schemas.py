@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from codegen_mcp import arg_rules as rules
-from codegen_mcp import refname, runtime_config
+from codegen_mcp import notify_args, refname, runtime_config
 from codegen_mcp.arg_rules import DEFAULT_TREES as DEFAULT_TREES
 from codegen_mcp.arg_rules import IDEMPOTENCY_KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
 from codegen_mcp.arg_rules import MAX_STATUS_WAIT as MAX_STATUS_WAIT
@@ -24,6 +24,7 @@ from codegen_mcp.arg_rules import TASK_ID_PATTERN as TASK_ID_PATTERN
 from codegen_mcp.arg_rules import TASK_PATTERN as TASK_PATTERN
 from codegen_mcp.errors import InvalidRequest
 from codegen_mcp.fields import MAX_ID, Flag, Number, Text, run_id
+from codegen_mcp.settings import Settings
 
 
 class Args(Schema):
@@ -57,6 +58,8 @@ class NewArgs(Args):
     pr = run_id(metadata=rules.about("The number of a pull request the work is about."))
     task = rules.task_type("A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.")
     orchestrator_run_id = run_id(metadata=rules.about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
     model = rules.model(
         "The model the agent uses, one of the organization's (Codegen's GET /models); "
         "the organization's default when not given."
@@ -69,6 +72,8 @@ class ResumeArgs(Args):
     query = rules.query("The follow-up message for the agent.")
     task = rules.task_type("A task type stated to the agent, e.g. IMPLEMENT.")
     orchestrator_run_id = run_id(metadata=rules.about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
     model = rules.model("The model for this follow-up; the run's own model when not given.")
     idempotency_key = rules.idempotency_key()
 
@@ -79,13 +84,15 @@ class ConfigArgs(Args):
     )
     key = Text(
         validate=validate.Length(min=1, max=64),
-        metadata=rules.about("api_token or org_id; get without a key shows both."),
+        metadata=rules.about(
+            "api_token, org_id or webhook_secret; get without a key shows them all."
+        ),
     )
     value = fields.Raw(
         metadata={
             **rules.about(
-                "The new value, for set: the token (printable ASCII, no spaces), or the "
-                "organization id (a positive integer, or its digits as a string)."
+                "The new value, for set: the token or webhook secret (printable ASCII, no "
+                "spaces), or the organization id (a positive integer, or its digits as a string)."
             ),
             "json_type": ["string", "integer"],
         },
@@ -202,8 +209,9 @@ SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-def load(command: str, args: object) -> dict[str, Any]:
-    """Validated arguments, or InvalidRequest naming every bad field."""
+def load(command: str, args: object, settings: Settings | None = None) -> dict[str, Any]:
+    """Validated arguments, or InvalidRequest naming every bad field. With `settings`, a
+    notify_url's host is resolved and its addresses checked (notify_target.py)."""
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -211,7 +219,9 @@ def load(command: str, args: object) -> dict[str, Any]:
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        return SCHEMAS[command]().load(args)
+        loaded: dict[str, Any] = SCHEMAS[command]().load(args)
+        notify_args.check(loaded, settings)
+        return loaded
     except ValidationError as exc:
         messages = _printable(exc.normalized_messages())
         raise InvalidRequest(
