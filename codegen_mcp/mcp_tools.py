@@ -104,8 +104,9 @@ TOOLS: dict[str, ToolSpec] = {
         SETS_CONFIG,
         ConfigAnswer,
         "Read or set the Codegen API token and organization id used for every run from "
-        "the next API call on. get shows where each value comes from (runtime, "
-        "environment or unset); a token is only ever shown masked.",
+        "the next API call on, and the secret that signs webhooks. get shows where each "
+        "value comes from (runtime, environment or unset); a token or secret is only ever "
+        "shown masked.",
     ),
     "list": ToolSpec(
         "List tracked tasks",

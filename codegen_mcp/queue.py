@@ -15,6 +15,8 @@ LAUNCH = "codegen_mcp.launch"
 SWEEP = "codegen_mcp.sweep"
 FINISHED = "codegen_mcp.finished"
 DELIVER = "codegen_mcp.deliver"
+NOTIFY = "codegen_mcp.notify"
+NOTIFY_DUE = "codegen_mcp.notify_due"
 
 
 def queue_name(settings: Settings) -> str:

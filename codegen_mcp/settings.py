@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -12,6 +13,7 @@ from codegen_mcp import sentinel
 from codegen_mcp.errors import ConfigurationError
 
 DEFAULT_API_BASE_URL = "https://api.codegen.com"
+DEFAULT_BACKOFF = "10,30,60,300,900,1800,3600"  # seconds between webhook tries; the last repeats
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ class Settings:
     read_timeout: float = 10.0
     # MCP Tasks (mcp_tasks.py): new and resume answer a declaring client with a task.
     mcp_tasks: bool = True
+    # -- the caller's webhooks (notify_url; docs/webhooks.md) --
+    webhook_secret: str | None = field(default=None, repr=False)
+    notify_allow_private: tuple[str, ...] = ()  # ("*",): any address; else hosts and CIDRs
+    notify_timeout: float = 10.0
+    notify_backoff: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+    notify_give_up: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -126,6 +134,12 @@ class Settings:
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
             "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
             "mcp_tasks": _flag(env, "CODEGEN_MCP_TASKS", True),
+            # the caller's webhooks
+            "webhook_secret": env.get("CODEGEN_MCP_WEBHOOK_SECRET") or None,
+            "notify_allow_private": _allowed(env.get("CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE", "")),
+            "notify_timeout": min(_float(env, "CODEGEN_MCP_NOTIFY_TIMEOUT", 10.0, minimum=0.5), 60),
+            "notify_backoff": _delays(env, "CODEGEN_MCP_NOTIFY_BACKOFF", DEFAULT_BACKOFF),
+            "notify_give_up": _float(env, "CODEGEN_MCP_NOTIFY_GIVE_UP", 86400.0, minimum=1.0),
         }
         values.update(overrides)
         return cls(**values)
@@ -163,6 +177,9 @@ class Settings:
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
             "CODEGEN_MCP_TASKS": "1" if self.mcp_tasks else "0",
+            "CODEGEN_MCP_NOTIFY_TIMEOUT": str(self.notify_timeout),
+            "CODEGEN_MCP_NOTIFY_BACKOFF": ",".join(f"{d:g}" for d in self.notify_backoff),
+            "CODEGEN_MCP_NOTIFY_GIVE_UP": str(self.notify_give_up),
         }
         optional = {
             "REDIS_URL": self.redis_url,
@@ -171,6 +188,8 @@ class Settings:
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
             "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
+            "CODEGEN_MCP_WEBHOOK_SECRET": self.webhook_secret,
+            "CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE": ",".join(self.notify_allow_private) or None,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
@@ -226,6 +245,37 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
 def _names(text: str) -> tuple[str, ...]:
     """A comma-separated list of host names, blanks dropped."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _allowed(text: str) -> tuple[str, ...]:
+    """CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE: "1" (or true, yes, all, *) allows every address;
+    else host names and networks (CIDR), checked here so a typo fails at start-up."""
+    if text.strip().lower() in ("1", "true", "yes", "all", "*"):
+        return ("*",)
+    entries = _names(text.lower())
+    for entry in entries:
+        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE: {entry!r} is not a network such as "
+                    "10.0.0.0/8 (entries are host names, addresses or networks, or 1 for all)"
+                ) from None
+    return entries
+
+
+def _delays(env: Mapping[str, str], name: str, default: str) -> tuple[float, ...]:
+    text = env.get(name) or default
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(not 0 < d < float("inf") for d in delays):
+        raise ConfigurationError(
+            f"{name} must be positive seconds separated by commas, e.g. 10,30,60; got {text!r}"
+        )
+    return delays
 
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:

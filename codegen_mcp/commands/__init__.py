@@ -44,11 +44,12 @@ def execute(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    loaded = schemas.load(command, args)
+    loaded = schemas.load(command, args, services.settings)
     try:
         if command in quotas.STARTS:
             # A start that cannot be sent is refused before it takes the client's allowance.
             services.config.credentials()
+            tasks.check_webhook(services, loaded)  # a notify_url needs the webhook secret
             if loaded.get("model") is not None:
                 check_model(services, loaded["model"])  # before the allowance, like the above
             return dict(_start(services, command, loaded, client))

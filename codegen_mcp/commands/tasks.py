@@ -11,11 +11,11 @@ import math
 import time
 from typing import Any, cast
 
-from codegen_mcp import answers, queue, quotas, task_org
+from codegen_mcp import answers, notify_args, queue, quotas, task_org
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
-from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.errors import NotConfigured, NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
@@ -31,6 +31,7 @@ def new(services: Services, args: dict[str, Any]) -> Started:
 
     `args` may carry `task_id`: the id an idempotency key's claim chose for the task."""
     services.config.credentials()  # fail now, before anything is recorded or enqueued
+    hook = _webhook(args)
     created = now_iso()  # stored and answered alike, even if the broker then fails
     task_id = quotas.create_queued(
         services,
@@ -45,6 +46,7 @@ def new(services: Services, args: dict[str, Any]) -> Started:
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
             "model": args.get("model"),
+            **hook,
             **task_org.current(services),  # the org (and token digest) the task keeps
         },
     )
@@ -57,6 +59,7 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
     """Record a follow-up message to an existing run as a new task, answered like `new`
     (`task_id` too)."""
     services.config.credentials()
+    hook = _webhook(args)
     created = now_iso()
     task_id = quotas.create_queued(
         services,
@@ -70,6 +73,7 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
             "model": args.get("model"),
+            **hook,
             **task_org.of_run(services, args["agent_run_id"]),  # the run's org, if we know it
         },
     )
@@ -134,6 +138,24 @@ def stored(services: Services, task_id: str) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------
+def check_webhook(services: Services, args: dict[str, Any]) -> None:
+    """NotConfigured for a notify_url when no secret would sign its events."""
+    if "notify_url" in args and services.config.webhook_secret() is None:
+        raise NotConfigured(
+            "notify_url needs a webhook secret to sign the events: the operator sets it with "
+            "the config command (key webhook_secret) or CODEGEN_MCP_WEBHOOK_SECRET",
+            details={"missing": ["webhook_secret"], "field": "notify_url"},
+        )
+
+
+def _webhook(args: dict[str, Any]) -> dict[str, Any]:
+    """The task's webhook fields (none without notify_url)."""
+    if "notify_url" not in args:
+        return {}
+    events = notify_args.selected(args.get("notify_events"))
+    return {"notify_url": args["notify_url"], "notify_events": events}
+
+
 def _handed_over(services: Services, task_id: str, created: str, what: str) -> Started | None:
     """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
 
