@@ -74,7 +74,8 @@ def _calls_about(sim: Simulator, run_id: int) -> list[dict[str, Any]]:
 def test_runs_in_flight_finish_in_their_organization(front: Front, sim: Simulator) -> None:
     task_ids = [_start(front, f"work {n} {A_WHILE}") for n in range(3)]
     runs = [int(front.wait_state(t, "running")["agent_run_id"]) for t in task_ids]
-    _config(front, "org_id", 2)
+    answer = front.ok("config", {"action": "set", "key": "org_id", "value": 2})
+    assert "tasks already started finish in their own" in answer["message"]
     switched = time.time()
     for task_id in task_ids:
         assert front.wait_state(task_id, "completed", "failed", timeout=40)["state"] == "completed"
