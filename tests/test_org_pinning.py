@@ -158,3 +158,14 @@ def test_a_new_token_that_cannot_see_the_old_organization_says_so(
     finally:
         _config(front, "api_token", "sim-token")
         front.ok("cancel", {"task_id": task_id})
+
+
+def test_a_resume_of_a_run_goes_to_the_runs_organization(front: Front, sim: Simulator) -> None:
+    task_id = _start(front, f"first round {QUICK}")
+    run_id = int(front.wait_state(task_id, "completed")["agent_run_id"])
+    _config(front, "org_id", 2)
+    follow_up = front.ok("resume", {"agent_run_id": run_id, "query": f"again {QUICK}"})
+    assert front.wait_state(follow_up["task_id"], "completed")["agent_run_id"] == run_id
+    assert len(sim.run(run_id)["resumes"]) == 1
+    resumes = [e for e in sim.requests_log() if e["endpoint"] == "resume"]
+    assert resumes[-1]["path"] == "/v1/organizations/1/agent/run/resume"
