@@ -240,6 +240,8 @@ def cancelled(task: dict[str, Any], message: str) -> Cancelled:
 def config_set(value: dict[str, Any]) -> ConfigAnswer:
     """The answer to `config set`: the value as now stored (a token masked)."""
     message = f"{value['key']} set; used from the next API call on"
+    if value["key"] == "org_id":  # a task keeps its organization (codegen_mcp/task_org.py)
+        message = "org_id set; new tasks go to it, tasks already started finish in their own"
     return cast(ConfigAnswer, {"message": message, **value})
 
 

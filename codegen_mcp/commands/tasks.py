@@ -11,7 +11,7 @@ import math
 import time
 from typing import Any, cast
 
-from codegen_mcp import answers, notify_args, queue, quotas
+from codegen_mcp import answers, notify_args, queue, quotas, task_org
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
@@ -47,6 +47,7 @@ def new(services: Services, args: dict[str, Any]) -> Started:
             "orchestrator_run_id": args.get("orchestrator_run_id"),
             "model": args.get("model"),
             **hook,
+            **task_org.current(services),  # the org (and token digest) the task keeps
         },
     )
     return _handed_over(services, task_id, created, "Agent run") or _started(
@@ -73,6 +74,7 @@ def resume(services: Services, args: dict[str, Any]) -> Started:
             "orchestrator_run_id": args.get("orchestrator_run_id"),
             "model": args.get("model"),
             **hook,
+            **task_org.of_run(services, args["agent_run_id"]),  # the run's org, if we know it
         },
     )
     what = f"Resume of agent run {args['agent_run_id']}"
