@@ -244,6 +244,11 @@ SCHEMAS: dict[str, type[Schema]] = {
 
 def load(command: str, args: object) -> dict[str, Any]:
     """Validated arguments, or InvalidRequest naming every bad field."""
+    return load_with(SCHEMAS[command], command, args)
+
+
+def load_with(schema: type[Schema], command: str, args: object) -> dict[str, Any]:
+    """`args` validated by `schema` (for `command`: the messages name it), or InvalidRequest."""
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -251,7 +256,7 @@ def load(command: str, args: object) -> dict[str, Any]:
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        return SCHEMAS[command]().load(args)
+        return schema().load(args)
     except ValidationError as exc:
         messages = _printable(exc.normalized_messages())
         raise InvalidRequest(

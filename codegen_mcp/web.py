@@ -14,7 +14,16 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 
-from codegen_mcp import __version__, clients, commands, dashboard, metrics, secret, web_edge
+from codegen_mcp import (
+    __version__,
+    clients,
+    commands,
+    dashboard,
+    metrics,
+    secret,
+    web_edge,
+    web_events,
+)
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
@@ -37,6 +46,7 @@ def create_app(services: Services) -> Flask:
     web_edge.install(app, services.settings, exempt_blueprint=dashboard.NAME)
     app.register_blueprint(commands_blueprint(services))
     app.register_blueprint(ops_blueprint(services))
+    app.register_blueprint(web_events.blueprint(services))
     install_envelope(app)
     return app
 
