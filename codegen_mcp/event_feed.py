@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from codegen_mcp import events
 from codegen_mcp.event_filter import EventFilter
 from codegen_mcp.events import Event
-from codegen_mcp.redis_conn import RedisClient, connect
+from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
 
@@ -85,7 +87,8 @@ class Feed:
     def __init__(self, settings: Settings, redis_url: str, wanted: EventFilter) -> None:
         # A read blocks up to a heartbeat: the socket must wait longer than that.
         self.block_ms = max(int(settings.events_heartbeat * 1000), 1)
-        self.redis = connect(redis_url, timeout=settings.events_heartbeat + settings.redis_timeout)
+        self.redis = _own_client(redis_url, settings)
+        self.closed = False
         self.store = TaskStore(self.redis, settings.key_prefix)
         self.key = self.store.keys.events()
         self.wanted = wanted
@@ -100,6 +103,8 @@ class Feed:
         """The wanted events that came after the position, oldest first, each with its task
         as stored now (None once it is gone); empty after a heartbeat's wait without any.
         The position moves past every event read, wanted or not."""
+        if self.closed:
+            raise redis.ConnectionError("the event feed is closed")
         batch = events.read(self.redis, self.key, self.after, block_ms=self.block_ms, count=BATCH)
         if not batch:
             return []
@@ -110,5 +115,19 @@ class Feed:
         return [(event, tasks[event.task_id]) for event in chosen]
 
     def close(self) -> None:
-        """Close this feed's own Redis connection."""
-        self.redis.close()
+        """Close this feed's own Redis connection (from any thread: a read blocked on it
+        fails at once, and the feed reads no more)."""
+        self.closed = True
+        self.redis.connection_pool.disconnect()
+
+
+def _own_client(url: str, settings: Settings) -> RedisClient:
+    """A client for one stream: its socket waits longer than a blocking read, and a failed
+    call is not retried (the stream ends; its client resumes with Last-Event-ID)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=settings.events_heartbeat + settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )

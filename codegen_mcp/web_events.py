@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, request
+from flask.blueprints import BlueprintSetupState
 
 from codegen_mcp import answers, event_filter, events
 from codegen_mcp.errors import TooManyStreams
@@ -28,11 +29,46 @@ from codegen_mcp.services import Services
 log = logging.getLogger(__name__)
 
 PATH = "/events"
+# app.extensions key: the feeds open in this process, closed when the server stops.
+OPEN_FEEDS = "codegen_mcp.open_feeds"
 RETRY_MS = 3000  # how long a browser's EventSource waits before it reconnects
 HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # nginx: pass each message on at once
 }
+
+
+class OpenFeeds:
+    """The feeds of the streams open now, so a stopping server can end them (a stream never
+    ends by itself: its thread would hold the server's shutdown until it gives up)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.feeds: set[Feed] = set()
+
+    def add(self, feed: Feed) -> None:
+        """Track an opened feed."""
+        with self.lock:
+            self.feeds.add(feed)
+
+    def discard(self, feed: Feed) -> None:
+        """Forget a feed whose stream ended."""
+        with self.lock:
+            self.feeds.discard(feed)
+
+    def close_all(self) -> None:
+        """End every open stream: its blocked read fails, and its thread is free."""
+        with self.lock:
+            feeds = list(self.feeds)
+        for feed in feeds:
+            feed.close()
+
+
+def close_streams(app: Flask) -> None:
+    """End the event streams `app` serves now (the server stops)."""
+    feeds = app.extensions.get(OPEN_FEEDS)
+    if feeds is not None:
+        feeds.close_all()
 
 
 def blueprint(services: Services) -> Blueprint:
@@ -43,6 +79,11 @@ def blueprint(services: Services) -> Blueprint:
     if settings.max_event_streams < 1:
         return pages
     slots = threading.BoundedSemaphore(settings.max_event_streams)
+    open_feeds = OpenFeeds()
+
+    @pages.record_once
+    def _register(state: BlueprintSetupState) -> None:
+        state.app.extensions[OPEN_FEEDS] = open_feeds
 
     @pages.get(PATH)
     def stream() -> Response:
@@ -63,8 +104,14 @@ def blueprint(services: Services) -> Blueprint:
             raise
         response = Response(messages(feed, settings.events_heartbeat), mimetype="text/event-stream")
         response.headers.update(HEADERS)
-        response.call_on_close(feed.close)
-        response.call_on_close(slots.release)
+        open_feeds.add(feed)
+
+        @response.call_on_close
+        def _ended() -> None:
+            open_feeds.discard(feed)
+            feed.close()
+            slots.release()
+
         return response
 
     return pages
@@ -84,6 +131,8 @@ def messages(feed: Feed, heartbeat: float) -> Iterator[str]:
         try:
             batch = feed.next_batch()
         except UNREACHABLE as exc:
+            if feed.closed:
+                return  # the server stops
             log.warning("event stream ends: Redis failed (%s)", type(exc).__name__)
             text = "the task store (Redis) failed; reconnect with Last-Event-ID to resume"
             yield message("stream.error", {"message": text})

@@ -256,3 +256,17 @@ def test_with_no_streams_allowed_the_route_is_absent(settings: Settings, tmp_pat
         assert response.status_code == 404 and response.json()["error"] == "not_found"
     finally:
         front.stop()
+
+
+def test_stopping_the_server_ends_its_open_streams(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    front = quiet_front(settings, tmp_path, events_heartbeat=30.0)  # no heartbeat comes first
+    stream = Stream(front.url)
+    ready(stream)
+    with caplog.at_level("WARNING", logger="waitress"):
+        front.stop()
+    assert "still running" not in caplog.text  # no stream thread held the shutdown
+    with pytest.raises((EOFError, requests.ConnectionError)):
+        stream.next()
+    stream.close()
