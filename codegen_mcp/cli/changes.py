@@ -8,8 +8,10 @@ again after the last event seen (Last-Event-ID); if that fails, the watch goes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
+import socket
 import threading
 from typing import Any
 
@@ -87,10 +89,14 @@ class EventStream:
             return None
 
     def close(self) -> None:
-        """Stop reading (the reader thread ends with the connection)."""
+        """Stop reading: the reader thread's blocked read ends at once, and it closes the
+        connection (closing it from here would wait for that read: a heartbeat)."""
         self.closing.set()
-        if self.response is not None:
-            self.response.close()
+        connection = getattr(self.response.raw, "connection", None) if self.response else None
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def _connect(self) -> bool:
         headers = {"Accept": "text/event-stream"}
@@ -114,6 +120,8 @@ class EventStream:
         ):
             response.close()
             return False
+        if self.response is not None:
+            self.response.close()  # the one that dropped
         self.response = response
         self.lines = response.iter_lines(decode_unicode=True)
         ready = self._message()  # stream.ready: the front reads from here on
@@ -126,6 +134,8 @@ class EventStream:
                 self.messages.put(message)
             elif self.closing.is_set() or not self._connect():
                 break  # closed by us, or gone: the watch polls from here on
+        if self.response is not None:
+            self.response.close()
         if not self.closing.is_set():
             self.messages.put(LOST)
 
