@@ -55,6 +55,15 @@ class Stream:
                 self.last_id = value
         raise EOFError("the stream ended")
 
+    def wait_heartbeats(self, count: int) -> None:
+        """Read on until `count` more heartbeats came: the server's clock, not ours."""
+        goal = self.heartbeats + count
+        for line in self._lines:
+            self.heartbeats += line.startswith(":")
+            if self.heartbeats >= goal:
+                return
+        raise EOFError("the stream ended")
+
     def read_to_id(self, target: str) -> None:
         """Read on (through heartbeats and messages) until an `id:` line says `target`."""
         for line in self._lines:

@@ -1,10 +1,14 @@
-// The dashboard: polls the POST / commands every couple of seconds and redraws what changed.
+// The dashboard: reads the POST / commands and redraws what changed, each time the server's
+// event stream (GET /events) says a task changed; against a server without one, or while the
+// stream is down, it polls every couple of seconds instead.
 
 import { AuthRequired, call, forgetToken, storeToken, storedToken } from "./api.js";
 import { clock, el, refreshAges } from "./dom.js";
+import { StreamUnavailable, readStream } from "./events.js";
 import { descendantRuns, detailView, pageOf, stateCounts, taskRows, treeView } from "./views.js";
 
 const POLL_MS = 2000;
+const STREAM_RETRY_MS = 10000; // after the stream dropped: poll meanwhile, then try it again
 const LOGS_EVERY_MS = 6000; // agent logs cost Codegen API budget: read them less often
 const LIST_LIMIT = 100; // the most `list` gives; the page shows them PAGE_SIZE at a time
 const PAGE_SIZE = 10; // with the Orchestrators panel still in view on a 900-pixel-high screen
@@ -25,6 +29,8 @@ let timer = null;
 let running = false;
 let again = false; // something asked for a refresh while one was under way
 let waitingForToken = false;
+// The event stream: live once the server said ready; off for good on a server without one.
+const push = { live: false, off: false, lastId: null, abort: null, retry: null };
 const drawn = { rows: "", trees: "", detail: "" };
 const repos = new Set();
 
@@ -48,7 +54,8 @@ async function tick() {
     await refresh();
     waitingForToken = false;
     showApp();
-    setConnection("live", `live · updated ${clock(new Date().toISOString())}`);
+    const how = push.live ? "" : " (polling)";
+    setConnection("live", `live${how} · updated ${clock(new Date().toISOString())}`);
   } catch (error) {
     if (error instanceof AuthRequired) {
       askForToken(error.message === "rejected");
@@ -57,8 +64,57 @@ async function tick() {
     }
   } finally {
     running = false;
-    if (!waitingForToken && !document.hidden) timer = setTimeout(tick, again ? 0 : POLL_MS);
+    const delay = again ? 0 : nextTickMs();
+    if (!waitingForToken && !document.hidden && delay !== null) timer = setTimeout(tick, delay);
   }
+}
+
+// While the stream is live, changes come as events: only the selected running task's agent
+// log (not an event) is read on a clock.
+function nextTickMs() {
+  if (!push.live) return POLL_MS;
+  const status = data.status;
+  const logging = status && !status.missing && !SETTLED.has(status.state);
+  return logging ? LOGS_EVERY_MS : null;
+}
+
+// -- the event stream ---------------------------------------------------------------------
+async function listen() {
+  if (push.off || push.abort || waitingForToken) return;
+  const abort = new AbortController();
+  push.abort = abort;
+  try {
+    await readStream({
+      lastEventId: push.lastId,
+      signal: abort.signal,
+      onId: (id) => {
+        push.lastId = id;
+      },
+      onMessage: (message) => {
+        if (message.event === "stream.ready") push.live = true;
+        // ready (changes may have gone by while polling), missed, or a task's event: redraw
+        if (!document.hidden) tick();
+      },
+    });
+  } catch (error) {
+    if (abort.signal.aborted) return; // closed by the page itself
+    push.abort = null;
+    push.live = false;
+    if (error instanceof AuthRequired) {
+      askForToken(error.message === "rejected");
+      return;
+    }
+    if (error instanceof StreamUnavailable) push.off = true; // an older server: poll for good
+    else push.retry = setTimeout(listen, STREAM_RETRY_MS);
+    tick(); // polling goes on from here
+  }
+}
+
+function stopListening() {
+  if (push.abort) push.abort.abort();
+  clearTimeout(push.retry);
+  push.abort = null;
+  push.live = false;
 }
 
 async function refresh() {
@@ -235,6 +291,7 @@ function saveFilters() {
 function setConnection(kind, text) {
   const node = $("connection");
   node.className = `connection-state connection-${kind}`;
+  node.dataset.push = push.live ? "events" : "polling";
   node.textContent = text;
   $("forget-token").hidden = !storedToken();
 }
@@ -248,6 +305,7 @@ function showApp() {
 // Any 401 hides and drops every piece of task data before asking for the token.
 function askForToken(rejected) {
   waitingForToken = true;
+  stopListening();
   if (rejected) forgetToken();
   wipe();
   $("app").hidden = true;
@@ -289,9 +347,12 @@ function wireControls() {
     $("token").value = "";
     $("login-error").textContent = "";
     setConnection("live", "checking the token…");
+    waitingForToken = false; // a wrong token brings the form back (both calls answer 401)
     tick();
+    listen();
   });
   $("forget-token").addEventListener("click", () => {
+    stopListening();
     forgetToken();
     wipe();
     tick();
@@ -303,3 +364,4 @@ function wireControls() {
 
 wireControls();
 tick();
+listen();

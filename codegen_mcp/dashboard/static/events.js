@@ -1,0 +1,56 @@
+// The page's push channel: GET /events, the server's task events as they happen.
+//
+// Read with fetch, not EventSource: an EventSource cannot send the bearer token, and the
+// token must never go into the URL. The stream's messages only say "something changed";
+// the page then reads what it shows through the same POST / commands as always.
+
+import { AuthRequired, currentToken } from "./api.js";
+
+const ENDPOINT = "/events";
+
+// The server has no event stream (one from before it: 404): the page polls instead.
+export class StreamUnavailable extends Error {}
+
+// Reads the stream until it ends, calling onMessage({id, event, data}) for each message and
+// onId(id) for every id: line (including an id-only message, which moves the resume point).
+// Always ends by throwing: AuthRequired, StreamUnavailable, or an Error when it drops.
+export async function readStream({ lastEventId, onMessage, onId, signal }) {
+  const headers = { Accept: "text/event-stream" };
+  const token = currentToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  const response = await fetch(ENDPOINT, { headers, cache: "no-store", credentials: "omit", signal });
+  if (response.status === 401) throw new AuthRequired(token ? "rejected" : "missing");
+  if (response.status === 404) throw new StreamUnavailable("this server has no event stream");
+  if (!response.ok || !response.body) throw new Error(`the event stream answered HTTP ${response.status}`);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let fields = {};
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the event stream ended");
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, end).replace(/\r$/, "");
+      buffer = buffer.slice(end + 1);
+      if (line === "") {
+        if ("data" in fields) onMessage({ id: fields.id, event: fields.event, data: parse(fields.data) });
+        fields = {};
+      } else if (!line.startsWith(":")) { // ":" starts a heartbeat comment
+        const colon = line.indexOf(":");
+        const name = colon < 0 ? line : line.slice(0, colon);
+        fields[name] = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (name === "id") onId(fields.id);
+      }
+    }
+  }
+}
+
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
