@@ -236,9 +236,9 @@ def test_streams_beyond_the_bound_get_503_and_a_slot_frees_when_a_client_leaves(
         first.close()  # the server sees it at its next write (a heartbeat at the latest)
         third = wait_for(lambda: (s := Stream(front.url)).status == 200 and s, 10, "a free slot")
         ready(third)
-        wait_for(lambda: _stream_connections(names, own) == 2, 10, "the left stream's connection closed")
+        wait_for(lambda: _stream_connections(names, own) == 2, 10, "its connection closed")
         second.close(), third.close()
-        wait_for(lambda: _stream_connections(names, own) == 0, 10, "every stream's connection closed")
+        wait_for(lambda: _stream_connections(names, own) == 0, 10, "all closed")
     finally:
         names.close()
         front.stop()
