@@ -4,11 +4,10 @@
 
 import { AuthRequired, call, forgetToken, storeToken, storedToken } from "./api.js";
 import { clock, el, refreshAges } from "./dom.js";
-import { StreamUnavailable, readStream } from "./events.js";
+import { Push } from "./events.js";
 import { descendantRuns, detailView, pageOf, stateCounts, taskRows, treeView } from "./views.js";
 
 const POLL_MS = 2000;
-const STREAM_RETRY_MS = 10000; // after the stream dropped: poll meanwhile, then try it again
 const LOGS_EVERY_MS = 6000; // agent logs cost Codegen API budget: read them less often
 const LIST_LIMIT = 100; // the most `list` gives; the page shows them PAGE_SIZE at a time
 const PAGE_SIZE = 10; // with the Orchestrators panel still in view on a 900-pixel-high screen
@@ -29,8 +28,6 @@ let timer = null;
 let running = false;
 let again = false; // something asked for a refresh while one was under way
 let waitingForToken = false;
-// The event stream: live once the server said ready; off for good on a server without one.
-const push = { live: false, off: false, lastId: null, abort: null, retry: null };
 const drawn = { rows: "", trees: "", detail: "" };
 const repos = new Set();
 
@@ -79,42 +76,21 @@ function nextTickMs() {
 }
 
 // -- the event stream ---------------------------------------------------------------------
-async function listen() {
-  if (push.off || push.abort || waitingForToken) return;
-  const abort = new AbortController();
-  push.abort = abort;
-  try {
-    await readStream({
-      lastEventId: push.lastId,
-      signal: abort.signal,
-      onId: (id) => {
-        push.lastId = id;
-      },
-      onMessage: (message) => {
-        if (message.event === "stream.ready") push.live = true;
-        // ready (changes may have gone by while polling), missed, or a task's event: redraw
-        if (!document.hidden) tick();
-      },
-    });
-  } catch (error) {
-    if (abort.signal.aborted) return; // closed by the page itself
-    push.abort = null;
-    push.live = false;
-    if (error instanceof AuthRequired) {
-      askForToken(error.message === "rejected");
-      return;
-    }
-    if (error instanceof StreamUnavailable) push.off = true; // an older server: poll for good
-    else push.retry = setTimeout(listen, STREAM_RETRY_MS);
-    tick(); // polling goes on from here
-  }
+const push = new Push({
+  // ready (changes may have gone by while polling), missed, or a task's event: redraw
+  onMessage: () => {
+    if (!document.hidden) tick();
+  },
+  onAuthRequired: (error) => askForToken(error.message === "rejected"),
+  onPolling: () => tick(), // the stream is down or absent: the ticks poll from here on
+});
+
+function listen() {
+  if (!waitingForToken) push.start();
 }
 
 function stopListening() {
-  if (push.abort) push.abort.abort();
-  clearTimeout(push.retry);
-  push.abort = null;
-  push.live = false;
+  push.stop();
 }
 
 async function refresh() {

@@ -7,6 +7,7 @@
 import { AuthRequired, currentToken } from "./api.js";
 
 const ENDPOINT = "/events";
+const RETRY_MS = 10000; // after the stream dropped: the page polls meanwhile, then tries again
 
 // The server has no event stream (one from before it: 404): the page polls instead.
 export class StreamUnavailable extends Error {}
@@ -44,6 +45,52 @@ export async function readStream({ lastEventId, onMessage, onId, signal }) {
         if (name === "id") onId(fields.id);
       }
     }
+  }
+}
+
+// The page's stream: `live` once the server said ready, `off` for good on a server without
+// one; a drop is retried after RETRY_MS, resuming after the last id seen.
+export class Push {
+  constructor({ onMessage, onAuthRequired, onPolling }) {
+    Object.assign(this, { onMessage, onAuthRequired, onPolling });
+    Object.assign(this, { live: false, off: false, lastId: null, abort: null, retry: null });
+  }
+
+  async start() {
+    if (this.off || this.abort) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    try {
+      await readStream({
+        lastEventId: this.lastId,
+        signal: abort.signal,
+        onId: (id) => {
+          this.lastId = id;
+        },
+        onMessage: (message) => {
+          if (message.event === "stream.ready") this.live = true;
+          this.onMessage(message);
+        },
+      });
+    } catch (error) {
+      if (abort.signal.aborted) return; // stopped by the page itself
+      this.abort = null;
+      this.live = false;
+      if (error instanceof AuthRequired) {
+        this.onAuthRequired(error);
+        return;
+      }
+      if (error instanceof StreamUnavailable) this.off = true; // an older server: poll for good
+      else this.retry = setTimeout(() => this.start(), RETRY_MS);
+      this.onPolling();
+    }
+  }
+
+  stop() {
+    if (this.abort) this.abort.abort();
+    clearTimeout(this.retry);
+    this.abort = null;
+    this.live = false;
   }
 }
 
