@@ -28,6 +28,7 @@ class Started(TypedDict):
     web_url: str | None
     created_at: str | None
     message: str
+    replayed: NotRequired[bool]  # the answer to a call sent again with its idempotency_key
 
 
 @with_config(ALLOW_MORE)

@@ -86,6 +86,16 @@ def pending_orchestrators(store: TaskStore) -> list[int]:
     return [o for o, busy in zip(found, pipe.execute(), strict=True) if not busy]
 
 
+def oldest_pending(store: TaskStore) -> float | None:
+    """When the oldest outcome still waiting in any inbox settled (None when none waits)."""
+    orchestrators = store.redis.zrange(store.keys.pending(), 0, -1)
+    pipe = store.redis.pipeline(transaction=False)
+    for orchestrator in orchestrators:
+        pipe.zrange(store.keys.inbox(text(orchestrator)), 0, 0, withscores=True)
+    firsts = [entries[0][1] for entries in (pipe.execute() if orchestrators else []) if entries]
+    return min(firsts, default=None)
+
+
 def pending_count(store: TaskStore) -> int:
     """How many outcomes wait in all inboxes together."""
     orchestrators = store.redis.zrange(store.keys.pending(), 0, -1)

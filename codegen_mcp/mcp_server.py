@@ -16,6 +16,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from codegen_mcp import __version__, clients, commands, mcp_tools, secret
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.mcp_http import bearer_auth
+from codegen_mcp.mcp_progress import WaitProgress
+from codegen_mcp.mcp_task_backend import CodegenTasks
+from codegen_mcp.mcp_tasks import TasksExtension
 from codegen_mcp.services import Services
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,12 @@ def create_server(
         instructions=mcp_tools.INSTRUCTIONS,
         website_url="https://codegen.com",
         tools=mcp_tools.all_tools(run),
+        # MCP Tasks (CODEGEN_MCP_TASKS=0 turns them off): new and resume as tasks.
+        extensions=[TasksExtension(CodegenTasks(services, mcp_tools.tool_result))]
+        if services().settings.mcp_tasks
+        else [],
         **bearer_auth(auth_token),
     )
     server.middleware.append(clients.McpClientIdentity(lambda: services().settings))
+    server.middleware.append(WaitProgress())
     return server

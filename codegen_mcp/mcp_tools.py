@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
 from codegen_mcp import schemas
@@ -61,6 +61,14 @@ STOPS_RUN = ToolAnnotations(
 )
 
 
+# A host that times out, or loses the answer, may call again: without the key, a second run.
+RETRY_SAFELY = (
+    "Pass an idempotency_key (a fresh UUID for each run you mean to start) and, if you call "
+    "again because the call timed out or failed without an answer, pass the same key with the "
+    "same arguments: you get the first call's task, and no second run is started."
+)
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     """What the host is told about one command; its arguments come from schemas.py."""
@@ -80,7 +88,7 @@ TOOLS: dict[str, ToolSpec] = {
         "a task_id (and the run's agent_run_id and web_url once the run has started); "
         "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
         "state is completed, failed, cancelled or paused; a completed run's result and "
-        "pull_requests say what the agent did.",
+        "pull_requests say what the agent did. " + RETRY_SAFELY,
     ),
     "resume": ToolSpec(
         "Send a follow-up to an agent run",
@@ -89,15 +97,16 @@ TOOLS: dict[str, ToolSpec] = {
         "Send a follow-up message to an existing Codegen agent run (to answer a paused "
         "agent's question, or to ask for more work). It is a new task, answered at once "
         "with its task_id and followed like new: task_status(task_id, wait=25) until it "
-        "settles.",
+        "settles. " + RETRY_SAFELY,
     ),
     "config": ToolSpec(
         "Read or set the Codegen credentials",
         SETS_CONFIG,
         ConfigAnswer,
         "Read or set the Codegen API token and organization id used for every run from "
-        "the next API call on. get shows where each value comes from (runtime, "
-        "environment or unset); a token is only ever shown masked.",
+        "the next API call on, and the secret that signs webhooks. get shows where each "
+        "value comes from (runtime, environment or unset); a token or secret is only ever "
+        "shown masked.",
     ),
     "list": ToolSpec(
         "List tracked tasks",
@@ -177,3 +186,12 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
 def all_tools(run: Runner) -> list[Tool]:
     """One tool per command, in the order of TOOLS, each handing its call to `run`."""
     return [tool(name, spec, run) for name, spec in TOOLS.items()]
+
+
+def tool_result(name: str, answer: Any) -> CallToolResult:
+    """The result tool `name` gives for `answer` (structured content and its text), as the
+    SDK builds it for a call: what an MCP task that ends with this answer carries."""
+    metadata = FuncMetadata(arg_model=RawArguments, output_model=TOOLS[name].answer)
+    result = metadata.convert_result(answer)
+    assert isinstance(result, CallToolResult)
+    return result

@@ -19,6 +19,7 @@ from codegen_mcp import inbox
 from codegen_mcp.api.budget import BUCKETS, Budget
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
+from codegen_mcp.notify import Outbox
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
@@ -38,6 +39,8 @@ class RedisCollector(Collector):
         yield from _budget(services)
         yield from _sweep(services, recorder)
         yield from _delivery(services, recorder)
+        yield from _webhooks(services, recorder)
+        yield from _liveness(services, recorder)
 
 
 def _tasks(services: Services) -> GaugeMetricFamily:
@@ -108,8 +111,48 @@ def _delivery(services: Services, recorder: Recorder) -> Iterator[Any]:
         "codegen_mcp_deliveries_pending", "Child outcomes waiting for their orchestrator"
     )
     pending.add_metric([], inbox.pending_count(services.store))
-    yield histogram
-    yield pending
+    oldest = GaugeMetricFamily(
+        "codegen_mcp_deliveries_oldest_pending_seconds",
+        "How long the oldest child outcome has waited for its orchestrator (0: none waits)",
+    )
+    since = inbox.oldest_pending(services.store)
+    oldest.add_metric([], max(time.time() - since, 0.0) if since else 0.0)
+    yield from (histogram, pending, oldest)
+
+
+def _liveness(services: Services, recorder: Recorder) -> Iterator[Any]:
+    """What the alert rules watch besides the counters: workers alive, the latest sweep,
+    Redis memory against its limit."""
+    workers = GaugeMetricFamily(
+        "codegen_mcp_workers_running", "Celery workers whose heartbeat has not expired"
+    )
+    workers.add_metric([], len(recorder.live_workers()))
+    last = GaugeMetricFamily(
+        "codegen_mcp_sweep_last_timestamp_seconds", "When the latest sweep ended (0: never)"
+    )
+    at = services.redis.get(services.store.keys.sweep("last"))
+    last.add_metric([], float(at) if at else 0.0)
+    memory = services.redis.info("memory")
+    used = GaugeMetricFamily("codegen_mcp_redis_used_memory_bytes", "Redis used_memory")
+    used.add_metric([], float(memory.get("used_memory", 0)))
+    limit = GaugeMetricFamily(
+        "codegen_mcp_redis_maxmemory_bytes", "Redis maxmemory (0: no limit is set)"
+    )
+    limit.add_metric([], float(memory.get("maxmemory", 0)))
+    yield from (workers, last, used, limit)
+
+
+def _webhooks(services: Services, recorder: Recorder) -> Iterator[Any]:
+    totals = recorder.redis.hgetall(recorder.key("webhooks"))
+    sent = CounterMetricFamily("codegen_mcp_webhooks_sent", "Webhook events the receiver took")
+    sent.add_metric([], int(totals.get("sent", 0)))
+    failed = CounterMetricFamily(
+        "codegen_mcp_webhooks_failed", "Webhook events given up (a 4xx, or retried too long)"
+    )
+    failed.add_metric([], int(totals.get("failed", 0)))
+    pending = GaugeMetricFamily("codegen_mcp_webhooks_pending", "Webhook events not yet delivered")
+    pending.add_metric([], Outbox(services.store).waiting())
+    yield from (sent, failed, pending)
 
 
 def health(services: Services) -> tuple[bool, dict[str, Any]]:

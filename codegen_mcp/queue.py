@@ -8,13 +8,15 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from codegen_mcp.errors import StoreUnavailable
-from codegen_mcp.redis_conn import broker_url
+from codegen_mcp.redis_conn import broker_options, broker_url
 from codegen_mcp.settings import Settings
 
 LAUNCH = "codegen_mcp.launch"
 SWEEP = "codegen_mcp.sweep"
 FINISHED = "codegen_mcp.finished"
 DELIVER = "codegen_mcp.deliver"
+NOTIFY = "codegen_mcp.notify"
+NOTIFY_DUE = "codegen_mcp.notify_due"
 
 
 def queue_name(settings: Settings) -> str:
@@ -31,7 +33,7 @@ class Queue:
         self.app.conf.update(
             task_ignore_result=True,
             broker_connection_retry_on_startup=True,
-            broker_transport_options=sender_transport_options(settings),
+            broker_transport_options=sender_transport_options(redis_url, settings),
             # One retry on a fresh connection (a restarted Redis), not Celery's three: a
             # request waits at most about two socket timeouts for the broker.
             task_publish_retry_policy={"max_retries": 1, "interval_start": 0},
@@ -46,17 +48,27 @@ class Queue:
             raise StoreUnavailable.from_exception(exc) from exc
 
 
-def sender_transport_options(settings: Settings) -> dict[str, Any]:
+def sender_transport_options(redis_url: str, settings: Settings) -> dict[str, Any]:
     """The senders' options: every socket call bounded like the store's (a frozen Redis
     answers nothing, and without a timeout a publish waits forever). Only for senders: the
     worker's consumer blocks in BRPOP on purpose and keeps the shared options."""
     timeout = settings.redis_timeout
-    return {**transport_options(), "socket_timeout": timeout, "socket_connect_timeout": timeout}
+    return {
+        **transport_options(redis_url, settings),
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
 
 
-def transport_options() -> dict[str, Any]:
-    """Identical for every process (kombu requires it): see docs in workers/celery_app.py."""
+def transport_options(redis_url: str, settings: Settings) -> dict[str, Any]:
+    """Identical for every process (kombu requires it): see docs in workers/celery_app.py.
+    Behind Sentinel, the master's name and the sentinels' login too."""
     return {
         "visibility_timeout": 300,
         "unacked_restore_throttle": 1,
+        **broker_options(
+            redis_url,
+            timeout=settings.redis_timeout,
+            sentinel_password=settings.redis_sentinel_password,
+        ),
     }

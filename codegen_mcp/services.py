@@ -27,7 +27,11 @@ class Services:
     @cached_property
     def redis(self) -> RedisClient:
         """This process's Redis client (built on first use, then shared)."""
-        return connect(self.redis_url, timeout=self.settings.redis_timeout)
+        return connect(
+            self.redis_url,
+            timeout=self.settings.redis_timeout,
+            sentinel_password=self.settings.redis_sentinel_password,
+        )
 
     @cached_property
     def store(self) -> TaskStore:

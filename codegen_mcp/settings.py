@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from codegen_mcp import sentinel
 from codegen_mcp.errors import ConfigurationError
 
 DEFAULT_API_BASE_URL = "https://api.codegen.com"
+DEFAULT_BACKOFF = "10,30,60,300,900,1800,3600"  # seconds between webhook tries; the last repeats
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class RateLimit:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
+    # The sentinels' own password (REDIS_URL's is the primary's), when REDIS_URL is sentinel://.
+    redis_sentinel_password: str | None = field(default=None, repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
     api_token: str | None = field(default=None, repr=False)
     org_id: int | None = None
@@ -84,6 +89,14 @@ class Settings:
     # thread; 0 turns the route off), and the seconds between heartbeats on a quiet stream.
     max_event_streams: int = 4
     events_heartbeat: float = 15.0
+    # MCP Tasks (mcp_tasks.py): new and resume answer a declaring client with a task.
+    mcp_tasks: bool = True
+    # -- the caller's webhooks (notify_url; docs/webhooks.md) --
+    webhook_secret: str | None = field(default=None, repr=False)
+    notify_allow_private: tuple[str, ...] = ()  # ("*",): any address; else hosts and CIDRs
+    notify_timeout: float = 10.0
+    notify_backoff: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+    notify_give_up: float = 24 * 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -91,7 +104,8 @@ class Settings:
         ConfigurationError naming the variable for a bad value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
-            "redis_url": env.get("REDIS_URL") or None,
+            "redis_url": _redis_url(env),
+            "redis_sentinel_password": env.get("CODEGEN_MCP_REDIS_SENTINEL_PASSWORD") or None,
             "api_base_url": (env.get("CODEGEN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
             "api_token": env.get("CODEGEN_API_TOKEN") or None,
             "org_id": _int(env, "CODEGEN_ORG_ID"),
@@ -126,6 +140,13 @@ class Settings:
             # GET /events
             "max_event_streams": _count(env, "CODEGEN_MCP_MAX_EVENT_STREAMS", 4, minimum=0),
             "events_heartbeat": _float(env, "CODEGEN_MCP_EVENTS_HEARTBEAT", 15.0, minimum=0.2),
+            "mcp_tasks": _flag(env, "CODEGEN_MCP_TASKS", True),
+            # the caller's webhooks
+            "webhook_secret": env.get("CODEGEN_MCP_WEBHOOK_SECRET") or None,
+            "notify_allow_private": _allowed(env.get("CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE", "")),
+            "notify_timeout": min(_float(env, "CODEGEN_MCP_NOTIFY_TIMEOUT", 10.0, minimum=0.5), 60),
+            "notify_backoff": _delays(env, "CODEGEN_MCP_NOTIFY_BACKOFF", DEFAULT_BACKOFF),
+            "notify_give_up": _float(env, "CODEGEN_MCP_NOTIFY_GIVE_UP", 86400.0, minimum=1.0),
         }
         values.update(overrides)
         return cls(**values)
@@ -164,16 +185,31 @@ class Settings:
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
             "CODEGEN_MCP_MAX_EVENT_STREAMS": str(self.max_event_streams),
             "CODEGEN_MCP_EVENTS_HEARTBEAT": str(self.events_heartbeat),
+            "CODEGEN_MCP_TASKS": "1" if self.mcp_tasks else "0",
+            "CODEGEN_MCP_NOTIFY_TIMEOUT": str(self.notify_timeout),
+            "CODEGEN_MCP_NOTIFY_BACKOFF": ",".join(f"{d:g}" for d in self.notify_backoff),
+            "CODEGEN_MCP_NOTIFY_GIVE_UP": str(self.notify_give_up),
         }
         optional = {
             "REDIS_URL": self.redis_url,
+            "CODEGEN_MCP_REDIS_SENTINEL_PASSWORD": self.redis_sentinel_password,
             "CODEGEN_API_TOKEN": self.api_token,
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
             "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
+            "CODEGEN_MCP_WEBHOOK_SECRET": self.webhook_secret,
+            "CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE": ",".join(self.notify_allow_private) or None,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL, checked now when it names sentinels: a typo fails at start, naming it."""
+    url = env.get("REDIS_URL") or None
+    if sentinel.is_sentinel(url):
+        sentinel.parse(str(url), "REDIS_URL")
+    return url
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:
@@ -206,9 +242,49 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value not in ("1", "0", "true", "false", "on", "off"):
+        raise ConfigurationError(f"{name} must be 1 or 0, got {value!r}")
+    return value in ("1", "true", "on")
+
+
 def _names(text: str) -> tuple[str, ...]:
     """A comma-separated list of host names, blanks dropped."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _allowed(text: str) -> tuple[str, ...]:
+    """CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE: "1" (or true, yes, all, *) allows every address;
+    else host names and networks (CIDR), checked here so a typo fails at start-up."""
+    if text.strip().lower() in ("1", "true", "yes", "all", "*"):
+        return ("*",)
+    entries = _names(text.lower())
+    for entry in entries:
+        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigurationError(
+                    f"CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE: {entry!r} is not a network such as "
+                    "10.0.0.0/8 (entries are host names, addresses or networks, or 1 for all)"
+                ) from None
+    return entries
+
+
+def _delays(env: Mapping[str, str], name: str, default: str) -> tuple[float, ...]:
+    text = env.get(name) or default
+    try:
+        delays = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(not 0 < d < float("inf") for d in delays):
+        raise ConfigurationError(
+            f"{name} must be positive seconds separated by commas, e.g. 10,30,60; got {text!r}"
+        )
+    return delays
 
 
 def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:

@@ -37,11 +37,12 @@ def new_task_id() -> str:
 @dataclass(frozen=True)
 class Transition:
     """What a transition did: applied or not, the state it found, the new outcome's seq
-    (0 when it made none)."""
+    (0 when it made none), and whether it queued an event for the task's webhook."""
 
     applied: bool
     old_state: str
     outcome_seq: int
+    hooked: bool = False
 
 
 class TaskStore:
@@ -54,7 +55,6 @@ class TaskStore:
         self._transition = client.register_script(TRANSITION)
         self._accept = client.register_script(ACCEPT)
         self._delivered = client.register_script(DELIVERED)
-        self._transition_sets = [self.keys.watch(), self.keys.outbox(), self.keys.recent()]
 
     # -- writes ------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], pipe: Any = None) -> str:
@@ -122,13 +122,15 @@ class TaskStore:
         for name, value in encode(fields).items():
             pairs += [name, value]
         allowed_text = ",".join(s.value for s in allowed)
-        applied, old, seq = self._transition(
+        applied, old, seq, hooked = self._transition(
             keys=[
                 self.keys.task(task_id),
                 self.keys.watch(),
                 self.keys.outbox(),
                 self.keys.recent(),
                 self.keys.events(),
+                self.keys.notify(task_id),
+                self.keys.notify_pending(),
             ],
             args=[
                 self.keys.state(""),
@@ -141,7 +143,7 @@ class TaskStore:
                 *pairs,
             ],
         )
-        return Transition(bool(applied), text(old), int(seq))
+        return Transition(bool(applied), text(old), int(seq), bool(hooked))
 
     def attach_run(self, task_id: str, run_id: int) -> None:
         """Index the task under its agent run; the newest task of a run is its owner."""

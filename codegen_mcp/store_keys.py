@@ -62,6 +62,19 @@ class Keys:
         """Stream: one entry per change of a task's state or Codegen status (store.Event)."""
         return self._join("events")
 
+    # -- the caller's webhooks (notify.py) ---------------------------------------------
+    def notify(self, task_id: str) -> str:
+        """List: a task's webhook events (JSON) still to deliver, oldest first."""
+        return self._join("notifyq", task_id)
+
+    def notify_pending(self) -> str:
+        """Tasks with webhook events to deliver, scored by when to try next."""
+        return self._join("notify", "pending")
+
+    def notify_lock(self, task_id: str) -> str:
+        """The lock of the one delivery of a task's webhooks running."""
+        return self._join("lock", "notify", task_id)
+
     # -- orchestrators and their inboxes ------------------------------------------------
     def orchestrators(self) -> str:
         """Every orchestrator, by the time its first child came."""
@@ -112,6 +125,12 @@ class Keys:
         """Marker: a stale task (or outbox entry "id:seq") was sent to the queue lately."""
         return self._join("requeued", member)
 
+    # -- idempotency keys (idempotency.py) ---------------------------------------------
+    def idempotency(self, scope: str, key: str) -> str:
+        """The claim of one idempotency key within `scope` (a caller, or the deployment):
+        which task it stands for and a digest of the arguments it came with."""
+        return self._join("idem", scope, key)
+
     # -- upstream answers kept a while --------------------------------------------------
     def me(self, token_key: str) -> str:
         """Who a token belongs to (`token_key` is a digest, never the token)."""
@@ -120,6 +139,10 @@ class Keys:
     def repos(self, org_id: object) -> str:
         """An organization's repositories."""
         return self._join("repos", org_id)
+
+    def models(self, org_id: object) -> str:
+        """The models an organization's runs may use (and the `:fresh` marker of a re-read)."""
+        return self._join("models", org_id)
 
     def logpage(self, run_id: object, version: object, *page: object) -> str:
         """One page of a run's log, as of a version of the run."""

@@ -7,18 +7,22 @@ head passed in ARGV.
 
 from __future__ import annotations
 
-# KEYS: the task hash, the watch set, the outbox, the recently-settled set, the event stream.
+# KEYS: the task hash, the watch set, the outbox, the recently-settled set, the event stream,
+# the task's webhook list, the tasks with webhooks pending.
 # ARGV: state index head (`Keys.state("")`), task id, new state, allowed old states ("" = any),
 # now (epoch), renew ("1": a new outcome even in the same state), events kept (the stream's
 # approximate bound), then field/value pairs.
-# Returns {applied, old state, outcome seq}. An applied transition that changed the state, the
-# Codegen status or made a new outcome adds one event (see EVENT_FIELDS in store.py).
+# Returns {applied, old state, outcome seq, webhook queued}. An applied transition that changed
+# the state, the Codegen status or made a new outcome adds one event (see EVENT_FIELDS in
+# store.py); one that changed the state or made a new outcome of a task with a notify_url
+# whose notify_events select the new state also queues that event, with the task as it is
+# now, for the task's webhook (notify.py).
 TRANSITION = """
 local old = redis.call('HGET', KEYS[1], 'state')
-if not old then return {0, '', 0} end
+if not old then return {0, '', 0, 0} end
 local head, id, new, allowed, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if allowed ~= '' and not string.find(',' .. allowed .. ',', ',' .. old .. ',', 1, true) then
-  return {0, old, 0}
+  return {0, old, 0, 0}
 end
 local api_before = redis.call('HGET', KEYS[1], 'api_status')
 for i = 8, #ARGV, 2 do
@@ -44,14 +48,26 @@ if settled[new] and (old ~= new or ARGV[6] == '1') then
   redis.call('ZADD', KEYS[4], now, id)
 end
 local api = redis.call('HGET', KEYS[1], 'api_status')
+local event_id = false
 if old ~= new or seq > 0 or api ~= api_before then
   local event = {'task_id', id, 'state', new, 'from', old, 'seq', seq, 'at', now}
   if api then table.insert(event, 'api_status'); table.insert(event, api) end
   local orch = redis.call('HGET', KEYS[1], 'orchestrator_run_id')
   if orch then table.insert(event, 'orchestrator_run_id'); table.insert(event, orch) end
-  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', unpack(event))
+  event_id = redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[7], '*', unpack(event))
 end
-return {1, old, seq}
+local hook = 0
+local wanted = redis.call('HMGET', KEYS[1], 'notify_url', 'notify_events')
+if wanted[1] and event_id and (old ~= new or seq > 0) and (not wanted[2]
+    or string.find(',' .. wanted[2] .. ',', ',' .. new .. ',', 1, true)) then
+  local task, flat = {}, redis.call('HGETALL', KEYS[1])
+  for i = 1, #flat, 2 do task[flat[i]] = flat[i + 1] end
+  redis.call('RPUSH', KEYS[6], cjson.encode(
+    {id = event_id, type = 'task.' .. new, previous = old, at = now, task = task}))
+  redis.call('ZADD', KEYS[7], 'NX', now, id)
+  hook = 1
+end
+return {1, old, seq, hook}
 """
 
 # KEYS: child hash, inbox, pending. ARGV: seq, settle time, member, orchestrator id.
@@ -81,4 +97,19 @@ for i, key in ipairs(KEYS) do
   end
 end
 return marked
+"""
+
+# KEYS: a task's webhook list, the tasks with webhooks pending, the task hash. ARGV: task id,
+# the event id just delivered (or given up). Drops that event if it is still the list's head
+# (a second run of the delivery may have dropped it already) with its attempts, and takes the
+# task off the pending set once its list is empty. Returns the events left.
+NOTIFY_POP = """
+local head = redis.call('LINDEX', KEYS[1], 0)
+if head and cjson.decode(head)['id'] == ARGV[2] then
+  redis.call('LPOP', KEYS[1])
+  redis.call('HDEL', KEYS[3], 'notify_attempts', 'notify_error')
+end
+local left = redis.call('LLEN', KEYS[1])
+if left == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return left
 """

@@ -19,6 +19,7 @@ from codegen_mcp import (
     clients,
     commands,
     dashboard,
+    idempotency,
     metrics,
     secret,
     web_edge,
@@ -71,7 +72,9 @@ def commands_blueprint(services: Services) -> Blueprint:
         if "command" not in body:
             raise InvalidRequest("missing 'command'", details={"field": "command"})
         who = clients.of_http(request.remote_addr, request.headers, services.settings)
-        result = commands.execute(services, body["command"], body.get("args"), who)
+        header = request.headers.get(idempotency.HEADER)
+        args = idempotency.with_header(body["command"], body.get("args"), header)
+        result = commands.execute(services, body["command"], args, who)
         return jsonify({"status": "success", **result}), 202 if body["command"] in ACCEPTED else 200
 
     @blueprint.get("/")

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from bench import common
+from bench import burst_load, burst_report, common
 
 BENCHMARKS = [
     "polling_cost",
@@ -16,6 +16,7 @@ BENCHMARKS = [
     "chaos",
     "repo_misses",
     "slow_clients",
+    "burst",
 ]
 
 
@@ -40,3 +41,13 @@ def test_tables_print_as_markdown() -> None:
         "|-------|-----------|",
         "| 1,000 | 72.25     |",
     ]
+
+
+def test_the_burst_clients_read_their_flags() -> None:
+    args = burst_load.parse(["mcp", "http://127.0.0.1:8090/mcp"])
+    assert (args.calls, args.clients) == (100, 64)
+
+
+def test_the_burst_read_bound_is_five_idle_p99s_or_50_ms() -> None:
+    assert burst_report.read_bound({"idle": {"p99": 4.0}}) == 50.0
+    assert burst_report.read_bound({"idle": {"p99": 30.0}}) == 150.0

@@ -116,6 +116,13 @@ REFUSED: dict[str, tuple[str, dict[str, Any], str]] = {
     "unknown argument named like the SDK's own": ("list", {"model_config": {}}, "model_config"),
     "missing query": ("new", {"repo": "acme/demo"}, "query"),
     "null query": ("new", {"repo": "acme/demo", "query": None}, "query"),
+    # #15: a model is text with something visible in it (whether Codegen has it is checked after)
+    "model as a number": ("new", {**NEW, "model": 5}, "model"),
+    "resume model of zero-width spaces": (
+        "resume",
+        {"agent_run_id": 1, "query": "x", "model": "\u200b"},
+        "model",
+    ),
 }
 
 

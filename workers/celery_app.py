@@ -25,12 +25,13 @@ from celery.signals import (
     worker_shutting_down,
 )
 
-from codegen_mcp import queue, secret
+from codegen_mcp import queue, secret, sentinel
 from codegen_mcp.local.record import join_stack
 from codegen_mcp.redis_conn import broker_url
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from workers import tasks
+from workers.broker import SENTINEL_TRANSPORT
 
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
@@ -39,13 +40,15 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
     settings, url = (settings, redis_url) if redis_url else join_stack(settings)
     secret.install(settings, url)  # worker, beat and flower alike: no log line shows a secret
     app = Celery("codegen_mcp", broker=broker_url(url), set_as_current=False)
+    if sentinel.is_sentinel(url):  # kombu's, repaired for a worker that loses its primary
+        app.conf.broker_transport = SENTINEL_TRANSPORT
     app.conf.update(
         task_default_queue=queue.queue_name(settings),
         task_ignore_result=True,
         task_acks_late=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options=queue.transport_options(),
+        broker_transport_options=queue.transport_options(url, settings),
         worker_hijack_root_logger=False,
         # Tasks are safe to run twice, so a task that cannot be acknowledged after a lost
         # broker connection is better cancelled and redelivered than left dangling.
@@ -57,6 +60,12 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
         beat_schedule={
             "sweep": {
                 "task": queue.SWEEP,
+                "schedule": timedelta(seconds=settings.poll_interval),
+                "options": {"expires": max(settings.poll_interval * 2, 5.0)},
+            },
+            # webhooks due for a (re)try: a lost message or a receiver down only delays them
+            "notify": {
+                "task": queue.NOTIFY_DUE,
                 "schedule": timedelta(seconds=settings.poll_interval),
                 "options": {"expires": max(settings.poll_interval * 2, 5.0)},
             },

@@ -6,7 +6,9 @@ nothing. A flag written right before the POST (after any wait for budget) makes 
 attempt look upstream for what the earlier one may have done, before sending again: the
 correlation id in the run's metadata for a create, our marker in the run's log for a
 resume. While that question is open, the task never gives up: it retries until upstream
-answers.
+answers. Behind Sentinel, the flag must also be on a replica before the POST goes out: Redis
+replicates asynchronously, and a failover that lost the flag would make the next attempt
+create again without looking (docs/operations.md, "Redis failover").
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from redis.exceptions import LockError
 
-from codegen_mcp import prompts
+from codegen_mcp import prompts, sentinel
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
@@ -51,6 +53,11 @@ class Retry(Exception):
 
 class LostLock(Exception):
     """Our launch lock expired: another launcher may be at work, so we send nothing."""
+
+
+class NotReplicated(Exception):
+    """The attempt flag reached no replica in time: a failover could lose it, so we send
+    nothing yet."""
 
 
 class OrchestratorBusy(CodegenMCPError):
@@ -102,6 +109,9 @@ def _attempt(services: Services, task: dict[str, Any], lock: Any) -> None:
             _resume(services, client, task, _guard(services, task, lock, "resume_attempted"))
     except LostLock:
         _defer(services, task, 1.0, "the launch lock expired before sending; nothing was sent")
+    except NotReplicated:
+        message = "no Redis replica confirmed the attempt in time; nothing was sent"
+        _defer(services, task, 2.0, message)
     except ApiRateLimited as exc:
         if exc.ours:  # our own budget said wait: nothing went upstream, no attempt spent
             _defer(services, task, exc.retry_after, exc.message)
@@ -144,8 +154,26 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
         # the first attempt's time
         services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))
         services.store.update(task["task_id"], **{flag: True})
+        if sentinel.is_sentinel(services.redis_url) and not _replicated(services, task, flag):
+            raise NotReplicated()
 
     return before_send
+
+
+def _replicated(services: Services, task: dict[str, Any], flag: str) -> bool:
+    """The flag, and every write before it, is on a replica (Redis WAIT, within half the socket
+    timeout); or there is no replica, and then no failover can promote one that lacks it.
+
+    WAIT counts the writes of its own connection: the flag is written again on the pipeline's
+    connection, so another thread's use of the pool cannot make WAIT answer for nothing.
+    """
+    if not int(services.redis.info("replication").get("connected_slaves") or 0):
+        return True
+    wait_ms = max(int(services.settings.redis_timeout * 500), 1)
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.hset(services.store.keys.task(task["task_id"]), flag, "1")
+    pipe.wait(1, wait_ms)
+    return int(pipe.execute()[-1]) >= 1
 
 
 def _create(
@@ -167,6 +195,7 @@ def _create(
         prompts.new_prompt(task),
         metadata=prompts.run_metadata(task),
         repo_id=repo_id,
+        model=task.get("model"),
         before_send=guard,
     )
     _started(services, task, run)
@@ -201,7 +230,9 @@ def _resume(
         )
     services.store.attach_run(task_id, run_id)  # from now on this task owns the run's news
     try:
-        run = client.resume_run(run_id, prompts.resume_prompt(task), before_send=guard)
+        run = client.resume_run(
+            run_id, prompts.resume_prompt(task), model=task.get("model"), before_send=guard
+        )
     except ApiError as exc:
         if isinstance(exc, (ApiUnavailable, ApiRateLimited)):
             raise

@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from redis.exceptions import LockError
-
 from codegen_mcp import inbox, queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited
@@ -24,7 +22,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
-from workers import delivery, launch, observe, upstream
+from workers import delivery, launch, observe, sweep_lock, upstream
 
 log = logging.getLogger(__name__)
 
@@ -61,32 +59,27 @@ def sweep(services: Services) -> SweepReport:
     """One pass over watched runs and pending deliveries (skipped if one runs or just ran)."""
     report = SweepReport()
     redis = services.redis
-    # A sweep killed mid-way must not stall watching for long: the lock expires soon, and
-    # a sweep stops paging well before it does (the next one carries on).
+    # A pass stops paging in time for the next one to carry on; its lock is a short lease
+    # renewed while it works, so a killed sweep stalls watching for seconds, not a minute.
     settings = services.settings
-    lock_seconds = max(10 * settings.poll_interval, 2 * settings.request_timeout + 5)
-    lock = redis.lock(services.store.keys.sweep_lock(), timeout=lock_seconds, blocking=False)
-    report.deadline = time.monotonic() + lock_seconds * 0.6
-    if not lock.acquire():
-        report.skipped = "another sweep is running"
-        return report
-    try:
-        last = redis.get(services.store.keys.sweep("last"))
-        if last and time.time() - float(last) < services.settings.poll_interval * 0.5:
-            report.skipped = "swept moments ago"
+    report.deadline = time.monotonic() + 0.6 * max(
+        10 * settings.poll_interval, 2 * settings.request_timeout + 5
+    )
+    with sweep_lock.lease(redis, services.store.keys.sweep_lock()) as held:
+        if not held:
+            report.skipped = "another sweep is running"
             return report
-        _sweep(services, report)
-        redis.set(services.store.keys.sweep("last"), repr(time.time()))
-        services.recorder.sweep(time.time() - report.at, report.watched)
-    finally:
-        report.duration = time.time() - report.at
-        redis.set(services.store.keys.sweep("report"), json.dumps(asdict(report)), ex=3600)
         try:
-            lock.release()
-        except LockError:
-            log.warning(
-                "the sweep outlived its lock (%.1fs); another may have started", report.duration
-            )
+            last = redis.get(services.store.keys.sweep("last"))
+            if last and time.time() - float(last) < services.settings.poll_interval * 0.5:
+                report.skipped = "swept moments ago"
+                return report
+            _sweep(services, report)
+            redis.set(services.store.keys.sweep("last"), repr(time.time()))
+            services.recorder.sweep(time.time() - report.at, report.watched)
+        finally:
+            report.duration = time.time() - report.at
+            redis.set(services.store.keys.sweep("report"), json.dumps(asdict(report)), ex=3600)
     return report
 
 

@@ -63,6 +63,7 @@ class CodegenClient:
         *,
         metadata: dict[str, Any] | None = None,
         repo_id: int | None = None,
+        model: str | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Start an agent run with `prompt`; the run as the API created it. Never retried once it
@@ -72,6 +73,8 @@ class CodegenClient:
             body["metadata"] = metadata
         if repo_id is not None:
             body["repo_id"] = repo_id
+        if model is not None:
+            body["model"] = model
         path = self._org("/agent/run")
         return Run.from_api(
             self._request("POST", path, "create", json=body, before_send=before_send)
@@ -102,11 +105,18 @@ class CodegenClient:
         return items, int(page.get("total") or 0)
 
     def resume_run(
-        self, run_id: int, prompt: str, *, before_send: Callable[[], None] | None = None
+        self,
+        run_id: int,
+        prompt: str,
+        *,
+        model: str | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Send `prompt` to run `run_id` as a follow-up; the run as it stands after. Like
-        create_run, never blindly retried."""
-        body = {"agent_run_id": run_id, "prompt": prompt}
+        create_run, never blindly retried. Without `model` the run keeps its own."""
+        body: dict[str, Any] = {"agent_run_id": run_id, "prompt": prompt}
+        if model is not None:
+            body["model"] = model
         path = self._org("/agent/run/resume")
         return Run.from_api(
             self._request("POST", path, "resume", json=body, before_send=before_send)
@@ -127,6 +137,11 @@ class CodegenClient:
         return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
 
     # -- account -----------------------------------------------------------------------
+    def models(self) -> dict[str, Any]:
+        """The models a run may use, as GET /models answers: `providers[].models[{label,
+        value}]` and `default_model`. A read: it counts against the read budget."""
+        return self._request("GET", self._org("/models"), "read")
+
     def me(self) -> dict[str, Any]:
         """The user the token belongs to, as the API describes it; a cheap check that the token
         works."""
@@ -234,6 +249,7 @@ def endpoint_name(method: str, path: str) -> str:
         ("/agent/runs", "list"),
         ("/users/me", "me"),
         ("/repos", "repos"),
+        ("/models", "models"),
     ):
         if path.endswith(suffix):
             return name

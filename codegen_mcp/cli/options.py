@@ -61,6 +61,21 @@ def orchestrator_option(parser: argparse.ArgumentParser, text: str) -> None:
     )
 
 
+def notify_options(parser: argparse.ArgumentParser) -> None:
+    """--notify-url URL and --notify-events STATES (comma-separated: a list for the server)."""
+    parser.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST a signed event to this http(s) URL at each change of state (docs/webhooks.md)",
+    )
+    parser.add_argument(
+        "--notify-events",
+        metavar="STATES",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="with --notify-url: the states that send one, e.g. completed,failed (default all)",
+    )
+
+
 def task_or_run(parser: argparse.ArgumentParser) -> None:
     """A TASK_ID argument, or --run N naming an agent run instead."""
     parser.add_argument("task_id", nargs="?", metavar="TASK_ID")
@@ -82,4 +97,14 @@ def wait_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="stop waiting after this long, exit 124 (implies --wait)",
+    )
+
+
+def idempotency_option(parser: argparse.ArgumentParser) -> None:
+    """--idempotency-key KEY of the commands that start a run (`idempotency_key`)."""
+    parser.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="run the command again with the same KEY (e.g. a UUID) after a lost answer: "
+        "within 24 h it answers with the first call's task and starts nothing",
     )

@@ -82,6 +82,10 @@ def new(client: FrontClient, args: argparse.Namespace) -> int:
             pr=args.pr,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            notify_url=args.notify_url,
+            notify_events=args.notify_events,
+            model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)
@@ -96,6 +100,10 @@ def resume(client: FrontClient, args: argparse.Namespace) -> int:
             query=args.query,
             task=args.task,
             orchestrator_run_id=args.orchestrator_run_id,
+            notify_url=args.notify_url,
+            notify_events=args.notify_events,
+            model=args.model,
+            idempotency_key=args.idempotency_key,
         ),
     )
     return _started(client, args, answer)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from codegen_mcp import quotas, schemas
+from codegen_mcp import idempotency, quotas, schemas
 from codegen_mcp.commands import cancel, config, logs, tasks, tree
 from codegen_mcp.errors import InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
+from codegen_mcp.run_models import check_model
 from codegen_mcp.services import Services
 
 Command = Callable[[Services, dict[str, Any]], Mapping[str, Any]]
@@ -43,14 +44,30 @@ def execute(
             f"unknown command {command!r}; known commands: {', '.join(COMMANDS)}",
             details={"field": "command"},
         )
-    loaded = schemas.load(command, args)
+    loaded = schemas.load(command, args, services.settings)
     try:
         if command in quotas.STARTS:
             # A start that cannot be sent is refused before it takes the client's allowance.
             services.config.credentials()
-        quotas.admit(services, client, command)  # before anything is recorded or enqueued
+            tasks.check_webhook(services, loaded)  # a notify_url needs the webhook secret
+            if loaded.get("model") is not None:
+                check_model(services, loaded["model"])  # before the allowance, like the above
+            return dict(_start(services, command, loaded, client))
         if command == "logs":  # charged per read that reaches the API, not per call
             return dict(logs.logs(services, loaded, client))
         return dict(COMMANDS[command](services, loaded))
     except UNREACHABLE as exc:  # one wording for every front
         raise StoreUnavailable.from_exception(exc) from exc
+
+
+def _start(
+    services: Services, command: str, args: dict[str, Any], client: str
+) -> Mapping[str, Any]:
+    """`new` or `resume` within the client's allowance, once per idempotency key: a key seen
+    before answers with its task and takes no allowance, as it starts nothing."""
+    claim = idempotency.claim(services, client, command, args)
+    if claim is not None and claim.replay:
+        return tasks.replay(services, command, claim.task_id, args)
+    with idempotency.given_back_on_error(services, claim):
+        quotas.admit(services, client, command)  # before anything is recorded or enqueued
+        return COMMANDS[command](services, idempotency.with_task_id(args, claim))

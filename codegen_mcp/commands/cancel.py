@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen_mcp import answers, queue
+from codegen_mcp import answers, notify, queue
 from codegen_mcp.answers import Cancelled
 from codegen_mcp.commands.logs import LOGS_BUDGET_WAIT
 from codegen_mcp.commands.tasks import stored
@@ -69,6 +69,7 @@ def _cancel_queued(services: Services, task: dict[str, Any], scope: str | None) 
         )
         if transition.applied and transition.outcome_seq:
             services.queue.send(queue.FINISHED, task["task_id"], transition.outcome_seq)
+        notify.kick(services, task["task_id"], transition)
         return answers.cancelled(store.get(task["task_id"]) or task, message)
     finally:
         lock.release()
@@ -107,4 +108,5 @@ def _cancel_running(services: Services, task: dict[str, Any], scope: str | None)
         return cancel(services, {"task_id": task["task_id"], "scope": scope})
     if transition.outcome_seq:
         services.queue.send(queue.FINISHED, task["task_id"], transition.outcome_seq)
+    notify.kick(services, task["task_id"], transition)
     return answers.cancelled(services.store.get(task["task_id"]) or task, message)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
-from codegen_mcp import answers, queue, quotas
+from codegen_mcp import answers, notify_args, queue, quotas
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
-from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.errors import NotConfigured, NotFound, StoreUnavailable, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
@@ -27,13 +27,17 @@ BATCH = 100  # task ids read from the store in one round trip by `list`
 
 def new(services: Services, args: dict[str, Any]) -> Started:
     """Record a task for a new agent run and hand it to the workers; the run id if it starts
-    within `new_wait`, else the queued task to follow with task_status."""
+    within `new_wait`, else the queued task to follow with task_status.
+
+    `args` may carry `task_id`: the id an idempotency key's claim chose for the task."""
     services.config.credentials()  # fail now, before anything is recorded or enqueued
+    hook = _webhook(args)
     created = now_iso()  # stored and answered alike, even if the broker then fails
     task_id = quotas.create_queued(
         services,
         {
             "command": "new",
+            "task_id": args.get("task_id"),
             "created_at": created,
             "repo": args["repo"],
             "query": args["query"],
@@ -41,6 +45,8 @@ def new(services: Services, args: dict[str, Any]) -> Started:
             "pr": args.get("pr"),
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
+            "model": args.get("model"),
+            **hook,
         },
     )
     return _handed_over(services, task_id, created, "Agent run") or _started(
@@ -49,23 +55,38 @@ def new(services: Services, args: dict[str, Any]) -> Started:
 
 
 def resume(services: Services, args: dict[str, Any]) -> Started:
-    """Record a follow-up message to an existing run as a new task, answered like `new`."""
+    """Record a follow-up message to an existing run as a new task, answered like `new`
+    (`task_id` too)."""
     services.config.credentials()
+    hook = _webhook(args)
     created = now_iso()
     task_id = quotas.create_queued(
         services,
         {
             "command": "resume",
+            "task_id": args.get("task_id"),
             "created_at": created,
             "agent_run_id": args["agent_run_id"],
             "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
             "query": args["query"],
             "task_type": args.get("task"),
             "orchestrator_run_id": args.get("orchestrator_run_id"),
+            "model": args.get("model"),
+            **hook,
         },
     )
     what = f"Resume of agent run {args['agent_run_id']}"
     return _handed_over(services, task_id, created, what) or _started(services, task_id, what)
+
+
+def replay(services: Services, command: str, task_id: str, args: dict[str, Any]) -> Started:
+    """The answer to a `new`/`resume` sent again with its idempotency key: the first call's
+    task as that answer would show it now. Like the first call, it waits up to `new_wait` for
+    a task still queued to start; it records and sends nothing."""
+    what = "Agent run" if command == "new" else f"Resume of agent run {args['agent_run_id']}"
+    answer = _started(services, task_id, what)
+    note = " (The answer to an earlier call with this idempotency_key: nothing new was started.)"
+    return cast(Started, {**answer, "message": answer["message"] + note, "replayed": True})
 
 
 def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
@@ -115,6 +136,24 @@ def stored(services: Services, task_id: str) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------
+def check_webhook(services: Services, args: dict[str, Any]) -> None:
+    """NotConfigured for a notify_url when no secret would sign its events."""
+    if "notify_url" in args and services.config.webhook_secret() is None:
+        raise NotConfigured(
+            "notify_url needs a webhook secret to sign the events: the operator sets it with "
+            "the config command (key webhook_secret) or CODEGEN_MCP_WEBHOOK_SECRET",
+            details={"missing": ["webhook_secret"], "field": "notify_url"},
+        )
+
+
+def _webhook(args: dict[str, Any]) -> dict[str, Any]:
+    """The task's webhook fields (none without notify_url)."""
+    if "notify_url" not in args:
+        return {}
+    events = notify_args.selected(args.get("notify_events"))
+    return {"notify_url": args["notify_url"], "notify_events": events}
+
+
 def _handed_over(services: Services, task_id: str, created: str, what: str) -> Started | None:
     """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
 

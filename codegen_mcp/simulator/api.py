@@ -12,9 +12,11 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from codegen_mcp.simulator import catalog
+from codegen_mcp.simulator import catalog, pr_actions
+from codegen_mcp.simulator.api_webhooks import webhook_routes
 from codegen_mcp.simulator.errors import NOT_A_MEMBER, message_error
 from codegen_mcp.simulator.gate import View, guarded
+from codegen_mcp.simulator.hooks_validation import check_webhooks
 from codegen_mcp.simulator.pages import page
 from codegen_mcp.simulator.state import SimState
 from codegen_mcp.simulator.validation import Checks
@@ -33,6 +35,7 @@ def api_blueprint(state: SimState) -> Blueprint:
     route, member = _router(bp, state), _membership(state)
     _agent_run_routes(state, route, member)
     _account_routes(state, route, member)
+    webhook_routes(state, route, member)
     return bp
 
 
@@ -83,6 +86,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         repo_id = checks.body_int(body, "repo_id")
         checks.body_str(body, "model")
         checks.body_choice(body, "agent_type", AGENT_TYPES)
+        check_webhooks(checks, body)
         member(checks, org)
         assert prompt is not None  # checks.done() passed, so the field was a string
         return state.create_run(user_id, prompt, repo_id, body)
@@ -114,9 +118,11 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         agent_run_id = checks.body_int(body, "agent_run_id", required=True)
         prompt = checks.body_str(body, "prompt", required=True)
         checks.body_str_list(body, "images")
+        checks.body_str(body, "model")
+        check_webhooks(checks, body)
         member(checks, org)
         assert agent_run_id is not None and prompt is not None
-        return state.resume_run(agent_run_id, prompt)
+        return state.resume_run(agent_run_id, prompt, body)
 
     def pr_action(action: str) -> View:
         def act(user_id: int, org_id: str) -> Any:
@@ -127,8 +133,8 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
             member(checks, org)
             assert agent_run_id is not None
             if action == "unban":
-                return state.unban(agent_run_id)
-            return state.stop_agents_on_pr(agent_run_id, action)
+                return pr_actions.unban(state, agent_run_id)
+            return pr_actions.stop_agents_on_pr(state, agent_run_id, action)
 
         return act
 

@@ -7,6 +7,16 @@ from typing import Any
 from codegen_mcp.simulator.config import SimConfig
 
 ORG_NAME = "Simulated Org"
+# GET /models: providers and their models as the 2026 spec shapes them (the values are made up).
+MODEL_PROVIDERS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Anthropic",
+        (("Claude Sonnet 4.5", "claude-sonnet-4-5"), ("Claude Opus 4.1", "claude-opus-4-1")),
+    ),
+    ("OpenAI", (("GPT-5", "gpt-5"), ("GPT-5 Codex", "gpt-5-codex"))),
+    ("Google", (("Gemini 2.5 Pro", "gemini-2.5-pro"),)),
+)
+DEFAULT_MODEL = "claude-sonnet-4-5"
 
 
 def user(user_id: int) -> dict[str, Any]:
@@ -44,3 +54,12 @@ def _repository(config: SimConfig, repo: dict[str, Any]) -> dict[str, Any]:
         "setup_status": repo.get("setup_status", "COMPLETED"),
         "language": repo.get("language", "Python"),
     }
+
+
+def models() -> dict[str, Any]:
+    """What GET /v1/organizations/{org_id}/models answers: providers, their models, the default."""
+    providers = [
+        {"name": name, "models": [{"label": label, "value": value} for label, value in options]}
+        for name, options in MODEL_PROVIDERS
+    ]
+    return {"providers": providers, "default_model": DEFAULT_MODEL}

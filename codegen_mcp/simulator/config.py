@@ -15,6 +15,7 @@ DOCUMENTED_LIMITS: dict[str, Limit] = {
     "create": (10, 60.0),
     "resume": (60, 30.0),
     "logs": (60, 60.0),
+    "webhook_test": (10, 60.0),
 }
 
 
@@ -37,6 +38,7 @@ class SimConfig:
     create_limit: Limit = (10, 60.0)
     resume_limit: Limit = (60, 30.0)
     logs_limit: Limit = (60, 60.0)
+    webhook_test_limit: Limit = (10, 60.0)
     active_seconds: float = 3.0
     evaluation_seconds: float = 1.0
     resume_on_active: str = "accept"
@@ -53,12 +55,14 @@ class SimConfig:
             raise ValueError("at least one token is needed")
 
     def limits(self) -> dict[str, Limit]:
-        """The rate limit of each bucket (read, create, resume, logs) this simulator enforces."""
+        """The rate limit of each bucket (read, create, resume, logs, webhook_test) this simulator
+        enforces."""
         return {
             "read": self.read_limit,
             "create": self.create_limit,
             "resume": self.resume_limit,
             "logs": self.logs_limit,
+            "webhook_test": self.webhook_test_limit,
         }
 
     def repo(self, repo_id: int) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from codegen_mcp.simulator.control_webhooks import webhook_control_routes
 from codegen_mcp.simulator.errors import ControlError, InvalidControl
 from codegen_mcp.simulator.faults import Faults
 from codegen_mcp.simulator.gate import json_response
@@ -31,6 +32,7 @@ def control_blueprint(state: SimState) -> Blueprint:
 
     _bench_routes(bp, state)
     _run_routes(bp, state)
+    webhook_control_routes(bp, state, _body)
     return bp
 
 

@@ -91,6 +91,7 @@ def restore(state: SimState, data: dict[str, Any]) -> None:
 
 def _run(run: SimRun) -> dict[str, Any]:
     saved = {name: getattr(run, name) for name in RUN_FIELDS}
+    saved["model"], saved["webhooks"] = run.model, run.webhooks
     saved["steps"] = [
         {
             "at": step.at,
@@ -117,6 +118,9 @@ def _restored_run(saved: dict[str, Any], state: SimState) -> SimRun:
     )
     for name in RUN_FIELDS:
         setattr(run, name, saved[name])
+    # Added in 2026: a file saved before has neither.
+    run.model, run.webhooks = saved.get("model"), saved.get("webhooks")
+    run.on_status = state.events.status_changed
     run._steps = [
         Step(
             at=step["at"],

@@ -17,6 +17,7 @@ from codegen_mcp.simulator.outcomes import CREATE, FOLLOW_UP, Round, result_for,
 from codegen_mcp.simulator.statuses import is_final, wire_time
 
 PullRequestFactory = Callable[["SimRun", float], dict[str, Any]]
+StatusHook = Callable[["SimRun"], None]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ class SimRun:
         self.finishes = 0
         # Set once the agent is banned or removed from its PR: no more reopening by itself.
         self.reopen_blocked = False
+        # 2026: the model it works with, and its own webhooks ([{url, secret}]; None: the org's).
+        self.model: str | None = None
+        self.webhooks: list[dict[str, Any]] | None = None
+        # Told of every status change, whoever advanced the clock (a read or the ticker).
+        self.on_status: StatusHook | None = None
         self._steps: list[Step] = []
         self._new_pull_request = new_pull_request
 
@@ -114,6 +120,10 @@ class SimRun:
         """Cancel every scheduled status change: the run stays as it is until told otherwise."""
         self._steps = []
 
+    def next_due(self) -> float | None:
+        """When the next scheduled status change is due, or None if nothing is scheduled."""
+        return self._steps[0].at if self._steps else None
+
     def round_kind(self) -> str:
         """Whether the run's next round is its first (create) or a follow-up."""
         return FOLLOW_UP if self.finishes else CREATE
@@ -123,9 +133,14 @@ class SimRun:
             return  # e.g. a follow-up delivered to a running agent: it just keeps running
         self.status = step.status
         self.history.append({"status": step.status, "at": step.at})
-        if not is_final(step.status):
+        if is_final(step.status):
+            self._finish(step)
+        else:
             self.result = self.summary = None
-            return
+        if self.on_status is not None:
+            self.on_status(self)
+
+    def _finish(self, step: Step) -> None:
         if step.status == "COMPLETE" and not self.pull_requests:
             self.pull_requests.append(self._new_pull_request(self, step.at))
         pr_url = self.pull_requests[0].get("url") if self.pull_requests else None
@@ -170,11 +185,29 @@ class SimRun:
         return {
             **self.public(),
             "prompt": self.prompt,
-            "create_body": copy.deepcopy(self.create_body),
+            "create_body": _masked(self.create_body),
             "user_id": self.user_id,
             "repo_id": self.repo_id,
             "history": copy.deepcopy(self.history),
             "completed_at": self.completed_at,
             "finishes": self.finishes,
             "resumes": copy.deepcopy(self.resumes),
+            "model": self.model,
+            "webhooks": _webhook_views(self.webhooks),
         }
+
+
+def _masked(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A create body as sent, with its webhooks' secrets masked (never shown anywhere)."""
+    shown = copy.deepcopy(body)
+    for entry in (shown or {}).get("webhooks") or []:
+        if isinstance(entry, dict) and entry.get("secret"):
+            entry["secret"] = "***"
+    return shown
+
+
+def _webhook_views(webhooks: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A run's own webhooks without their secrets."""
+    if webhooks is None:
+        return None
+    return [{"url": w["url"], "has_secret": bool(w.get("secret"))} for w in webhooks]

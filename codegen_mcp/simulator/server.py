@@ -14,6 +14,8 @@ from codegen_mcp.simulator.config import SimConfig
 from codegen_mcp.simulator.faults import Faults
 from codegen_mcp.simulator.persist import StateFile, persist
 from codegen_mcp.simulator.state import SimState
+from codegen_mcp.simulator.ticker import Ticker
+from codegen_mcp.simulator.webhook_faults import WebhookFaults
 
 STOP_POLL_SECONDS = 0.05
 
@@ -32,6 +34,7 @@ class Simulator:
         store = StateFile(state_file) if state_file is not None else None
         self.state = SimState(self.config, store=store)
         self.app = create_app(self.state)
+        self.ticker = Ticker(self.state)
         # The base URL once started ("" before): a plain attribute, so fixtures may set it too.
         self.url = ""
         self._server: BaseWSGIServer | None = None
@@ -54,6 +57,8 @@ class Simulator:
             daemon=True,
         )
         self._thread.start()
+        self.ticker.start()
+        self.state.events.dispatcher.start()
         self.url = f"http://{host}:{self._server.server_port}"
         return self.url
 
@@ -61,6 +66,8 @@ class Simulator:
         """Stop serving and save the state (if it has a file); a no-op when not running."""
         if self._server is None:
             return
+        self.ticker.stop()
+        self.state.events.dispatcher.stop()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -133,11 +140,32 @@ class Simulator:
         """Forget every run and all traffic, back to the configured start."""
         self.state.reset()
 
+    # -- webhooks (the same functions as /_sim/webhooks, /_sim/webhook-faults, /_sim/deliveries)
+
+    def set_webhook_faults(self, **faults: Any) -> dict[str, Any]:
+        """Script the webhook deliveries from now on (see WebhookFaults; omitted ones are off)."""
+        try:
+            settings = WebhookFaults(**faults)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+        return self.state.events.dispatcher.set_faults(settings)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery so far (attempts, state, payload), oldest first."""
+        return self.state.events.dispatcher.deliveries()
+
+    def org_webhook(self) -> dict[str, Any]:
+        """The organization's webhook as its GET shows it (never the secret)."""
+        with self.state.lock:
+            return self.state.events.org_webhook.view()
+
 
 def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8089) -> None:
     """Serve in the foreground until Ctrl-C."""
     sim = Simulator(config)
     server = make_server(host, port, sim.app, threaded=True, request_handler=_QuietHandler)
+    sim.ticker.start()
+    sim.state.events.dispatcher.start()
     token = next(iter(config.tokens))
     print(
         f"Codegen API simulator on http://{host}:{server.server_port}"
@@ -150,4 +178,6 @@ def serve(config: SimConfig, host: str = "127.0.0.1", port: int = 8089) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        sim.ticker.stop()
+        sim.state.events.dispatcher.stop()
         server.server_close()

@@ -21,6 +21,7 @@ from codegen_mcp.simulator.errors import (
     message_error,
     run_not_found,
 )
+from codegen_mcp.simulator.events import RunEvents
 from codegen_mcp.simulator.faults import Faults
 from codegen_mcp.simulator.logs import logs_page
 from codegen_mcp.simulator.outcomes import FOLLOW_UP, Round, note_for
@@ -49,6 +50,7 @@ class SimState:
         self.clock = clock
         self.lock = threading.RLock()
         self.traffic = Traffic(config, self.lock)
+        self.events = RunEvents(config.seed)
         self.store = store
         self.reset()
         if store is not None and (saved := store.load()) is not None:
@@ -63,6 +65,7 @@ class SimState:
             self._creates = 0
             self.resume_on_active = self.config.resume_on_active
             self.traffic.clear()
+            self.events.reset()
 
     def user_for(self, token: str) -> int | None:
         """The user id `token` authenticates as, or None for an unknown token."""
@@ -84,6 +87,7 @@ class SimState:
             run = self._new_run(now, user_id, "API", prompt, repo_id)
             run.create_body = body
             run.metadata = body.get("metadata")
+            self.events.created(run, body)
             self._creates += 1
             run.start_round(self._script(prompt), now, Round(run.note))
             return run.public()
@@ -106,8 +110,9 @@ class SimState:
             ]
             return page([run.public() for run in runs], skip, limit)
 
-    def resume_run(self, run_id: int, prompt: str) -> dict[str, Any]:
-        """Resume run `run_id` with `prompt` (a 409 for an active run if set to reject); the run."""
+    def resume_run(self, run_id: int, prompt: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Resume run `run_id` with `prompt` (a 409 for an active run if set to reject); the run.
+        `body` may name a model and webhooks for the run from now on."""
         with self.lock:
             run = self._found(run_id)
             before = run.status
@@ -116,38 +121,28 @@ class SimState:
                     409, "Agent run is currently running; wait for it to finish before resuming."
                 )
             now = self.clock()
+            self.events.resumed(run, body)
             work = Round(note_for(prompt, "the follow-up message"), FOLLOW_UP)
             # Resumes the same run: same id, a new round of work, no result until it ends again.
             run.start_round(self._script(prompt), now, work)
-            run.resumes.append({"at": now, "prompt": prompt, "status_before": before})
+            run.resumes.append(
+                {"at": now, "prompt": prompt, "status_before": before, "model": run.model}
+            )
             return run.public()
-
-    def stop_agents_on_pr(self, run_id: int, action: str) -> dict[str, Any]:
-        """ban / remove-from-pr: stop every in-progress run on this run's pull request(s)."""
-        with self.lock:
-            now = self.clock()
-            stopped = 0
-            for run in self._sharing_pr(self._found(run_id)):
-                run.advance(now)
-                run.reopen_blocked = True
-                run.drop_schedule()
-                if not is_final(run.status):
-                    run.force("CANCELLED", now, Round(run.note))
-                    stopped += 1
-            verb = "Banned the agent from" if action == "ban" else "Removed the agent from"
-            return {"message": f"{verb} the pull request; stopped {stopped} running agent run(s)."}
-
-    def unban(self, run_id: int) -> dict[str, Any]:
-        """Let the agents on run `run_id`'s PR reopen by themselves again; the API's answer."""
-        with self.lock:
-            for run in self._sharing_pr(self._found(run_id)):
-                run.reopen_blocked = False
-            return {"message": "Unbanned the agent on the pull request."}
 
     def run_logs(self, run_id: int, skip: int, limit: int, reverse: bool) -> dict[str, Any]:
         """One page of run `run_id`'s agent log as it stands now."""
         with self.lock:
             return logs_page(self._found(run_id), self.clock(), skip, limit, reverse)
+
+    def tick(self) -> float | None:
+        """Bring every run up to now (so settling fires without a read); the next due change."""
+        with self.lock:
+            now = self.clock()
+            for run in self._runs.values():
+                run.advance(now)
+            dues = [due for run in self._runs.values() if (due := run.next_due()) is not None]
+            return min(dues, default=None)
 
     # -- control ------------------------------------------------------------------------------
 
@@ -253,6 +248,7 @@ class SimState:
             new_pull_request=self._new_pull_request,
             repo_id=repo_id,
         )
+        run.on_status = self.events.status_changed
         self._runs[run_id] = run
         return run
 
@@ -281,16 +277,6 @@ class SimState:
         for run in self._runs.values():
             run.advance(now)
         return sorted(self._runs.values(), key=lambda run: (run.created, run.id), reverse=True)
-
-    def _sharing_pr(self, run: SimRun) -> list[SimRun]:
-        urls = {pr.get("url") for pr in run.pull_requests}
-        if not urls:
-            raise message_error(400, "Agent run has no pull request.")
-        return [
-            other
-            for other in self._runs.values()
-            if urls & {pr.get("url") for pr in other.pull_requests}
-        ]
 
     def _script(self, prompt: str) -> Script:
         return parse_script(prompt, self.config.active_seconds, self.config.evaluation_seconds)

@@ -14,7 +14,8 @@ from codegen_mcp.simulator.ratelimit import SlidingWindow
 MAX_LOGGED_REQUESTS = 200_000
 ENDPOINTS = (
     *("create", "get", "list", "resume", "logs", "me", "orgs", "repos"),
-    *("ban", "remove_from_pr", "unban", "other"),
+    *("ban", "remove_from_pr", "unban", "models"),
+    *("webhook_get", "webhook_set", "webhook_delete", "webhook_test", "other"),
 )
 
 
