@@ -212,6 +212,13 @@ SCHEMAS: dict[str, type[Schema]] = {
 def load(command: str, args: object, settings: Settings | None = None) -> dict[str, Any]:
     """Validated arguments, or InvalidRequest naming every bad field. With `settings`, a
     notify_url's host is resolved and its addresses checked (notify_target.py)."""
+    return load_with(SCHEMAS[command], command, args, settings)
+
+
+def load_with(
+    schema: type[Schema], command: str, args: object, settings: Settings | None = None
+) -> dict[str, Any]:
+    """`args` validated by `schema` (for `command`: the messages name it), or InvalidRequest."""
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -219,7 +226,7 @@ def load(command: str, args: object, settings: Settings | None = None) -> dict[s
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        loaded: dict[str, Any] = SCHEMAS[command]().load(args)
+        loaded: dict[str, Any] = schema().load(args)
         notify_args.check(loaded, settings)
         return loaded
     except ValidationError as exc:

@@ -85,6 +85,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
     read_timeout: float = 10.0
+    # GET /events (web_events.py): streams open at once per web process (each holds a server
+    # thread; 0 turns the route off), and the seconds between heartbeats on a quiet stream.
+    max_event_streams: int = 4
+    events_heartbeat: float = 15.0
     # MCP Tasks (mcp_tasks.py): new and resume answer a declaring client with a task.
     mcp_tasks: bool = True
     # -- the caller's webhooks (notify_url; docs/webhooks.md) --
@@ -133,6 +137,9 @@ class Settings:
             "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
             "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
+            # GET /events
+            "max_event_streams": _count(env, "CODEGEN_MCP_MAX_EVENT_STREAMS", 4, minimum=0),
+            "events_heartbeat": _float(env, "CODEGEN_MCP_EVENTS_HEARTBEAT", 15.0, minimum=0.2),
             "mcp_tasks": _flag(env, "CODEGEN_MCP_TASKS", True),
             # the caller's webhooks
             "webhook_secret": env.get("CODEGEN_MCP_WEBHOOK_SECRET") or None,
@@ -176,6 +183,8 @@ class Settings:
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
+            "CODEGEN_MCP_MAX_EVENT_STREAMS": str(self.max_event_streams),
+            "CODEGEN_MCP_EVENTS_HEARTBEAT": str(self.events_heartbeat),
             "CODEGEN_MCP_TASKS": "1" if self.mcp_tasks else "0",
             "CODEGEN_MCP_NOTIFY_TIMEOUT": str(self.notify_timeout),
             "CODEGEN_MCP_NOTIFY_BACKOFF": ",".join(f"{d:g}" for d in self.notify_backoff),
