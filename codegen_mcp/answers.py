@@ -28,6 +28,9 @@ class Started(TypedDict):
     web_url: str | None
     created_at: str | None
     message: str
+    queue_position: NotRequired[int]  # still queued: its place in line, 1 = next
+    estimated_start_at: NotRequired[str]  # still queued: when its API budget should start it
+    estimated_start_in: NotRequired[float]  # the same, in seconds from the answer
 
 
 @with_config(ALLOW_MORE)
@@ -213,17 +216,14 @@ def started(task: dict[str, Any], message: str) -> Started:
     return cast(Started, {**run_fields(task), "message": message})
 
 
-def recorded_only(task_id: str, created_at: str, message: str) -> Started:
-    """The answer to `new`/`resume` when the task is recorded but the broker did not take it
-    (the sweep launches it): no run yet; shaped like every other `Started`."""
-    return Started(
-        task_id=task_id,
-        agent_run_id=None,
-        state="queued",
-        web_url=None,
-        created_at=created_at,
-        message=message,
-    )
+def queued(task: dict[str, Any], taken: Any, message: str) -> Started:
+    """The answer to `new`/`resume` while the run has not started: the task with its place in
+    line and its estimated start (`taken`: intake.Taken)."""
+    answer = started(task, message)
+    answer["queue_position"] = taken.position
+    answer["estimated_start_at"] = taken.start_at_iso()
+    answer["estimated_start_in"] = round(taken.start_in(), 1)
+    return answer
 
 
 def cancelled(task: dict[str, Any], message: str) -> Cancelled:

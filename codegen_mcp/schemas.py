@@ -8,6 +8,7 @@ MCP front publishes both as its input schemas (input_schema.py).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -251,13 +252,20 @@ def load(command: str, args: object) -> dict[str, Any]:
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        return SCHEMAS[command]().load(args)
+        return _instance(command).load(args)
     except ValidationError as exc:
         messages = _printable(exc.normalized_messages())
         raise InvalidRequest(
             f"invalid arguments for {command!r}: {_describe(messages)}",
             details={"fields": messages},
         ) from None
+
+
+@cache
+def _instance(command: str) -> Schema:
+    # Built once per command: a Schema's construction costs more than a load, and marshmallow 4
+    # keeps no per-load state on the instance (no context), so threads can share it.
+    return SCHEMAS[command]()
 
 
 def _printable(messages: Any) -> Any:

@@ -1,21 +1,24 @@
 """Commands over tasks: start one (`new`), follow up a run (`resume`), `list`, `task_status`.
 
-A start answers as soon as a worker has started the run, or after a short wait with the task
-still queued; `task_status` with `wait` answers as soon as the task moves.
+A start answers as soon as a worker has started the run (woken by the event stream, within
+`new_wait`), or at once with the task queued, its place in line and when it should start,
+when its API budget cannot start it within that wait; `task_status` with `wait` answers as
+soon as the task moves. The waits are `Pending` answers (waiting.py) the fronts settle.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any
 
-from codegen_mcp import answers, queue, quotas
+from codegen_mcp import answers, intake
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
-from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.commands import waiting
+from codegen_mcp.commands.waiting import Pending
+from codegen_mcp.errors import NotFound, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
@@ -25,47 +28,39 @@ log = logging.getLogger(__name__)
 BATCH = 100  # task ids read from the store in one round trip by `list`
 
 
-def new(services: Services, args: dict[str, Any]) -> Started:
+def new(services: Services, args: dict[str, Any], client: str = "local") -> Started | Pending:
     """Record a task for a new agent run and hand it to the workers; the run id if it starts
-    within `new_wait`, else the queued task to follow with task_status."""
-    services.config.credentials()  # fail now, before anything is recorded or enqueued
-    created = now_iso()  # stored and answered alike, even if the broker then fails
-    task_id = quotas.create_queued(
-        services,
-        {
-            "command": "new",
-            "created_at": created,
-            "repo": args["repo"],
-            "query": args["query"],
-            "branch": args.get("branch"),
-            "pr": args.get("pr"),
-            "task_type": args.get("task"),
-            "orchestrator_run_id": args.get("orchestrator_run_id"),
-        },
-    )
-    return _handed_over(services, task_id, created, "Agent run") or _started(
-        services, task_id, "Agent run"
-    )
+    within `new_wait`, else (at once when it cannot) the queued task and its place in line."""
+    credentials = services.config.credentials()  # fail now, before anything is recorded
+    fields = {
+        "command": "new",
+        "created_at": now_iso(),
+        "repo": args["repo"],
+        "query": args["query"],
+        "branch": args.get("branch"),
+        "pr": args.get("pr"),
+        "task_type": args.get("task"),
+        "orchestrator_run_id": args.get("orchestrator_run_id"),
+    }
+    taken = intake.take(services, fields, client, credentials.token)
+    return _started(services, taken, {**fields, "task_id": taken.task_id}, "Agent run")
 
 
-def resume(services: Services, args: dict[str, Any]) -> Started:
+def resume(services: Services, args: dict[str, Any], client: str = "local") -> Started | Pending:
     """Record a follow-up message to an existing run as a new task, answered like `new`."""
-    services.config.credentials()
-    created = now_iso()
-    task_id = quotas.create_queued(
-        services,
-        {
-            "command": "resume",
-            "created_at": created,
-            "agent_run_id": args["agent_run_id"],
-            "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
-            "query": args["query"],
-            "task_type": args.get("task"),
-            "orchestrator_run_id": args.get("orchestrator_run_id"),
-        },
-    )
+    credentials = services.config.credentials()
+    fields = {
+        "command": "resume",
+        "created_at": now_iso(),
+        "agent_run_id": args["agent_run_id"],
+        "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
+        "query": args["query"],
+        "task_type": args.get("task"),
+        "orchestrator_run_id": args.get("orchestrator_run_id"),
+    }
+    taken = intake.take(services, fields, client, credentials.token)
     what = f"Resume of agent run {args['agent_run_id']}"
-    return _handed_over(services, task_id, created, what) or _started(services, task_id, what)
+    return _started(services, taken, {**fields, "task_id": taken.task_id}, what)
 
 
 def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
@@ -96,14 +91,19 @@ def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
     return answers.task_list(rows[: args["limit"]])
 
 
-def task_status(services: Services, args: dict[str, Any]) -> TaskStatus:
+def task_status(services: Services, args: dict[str, Any]) -> TaskStatus | Pending:
     """Where a task stands; with `wait`, once it moves (or the wait is over)."""
     task = stored(services, args["task_id"])
-    # A settled task (paused, completed, failed, cancelled) moves only when someone acts:
-    # waiting on it would only burn the caller's time.
-    if args.get("wait") and not State(task["state"]).settled:
-        task = _wait_for_change(services, task, args["wait"])
-    return answers.task_status(task)
+    seen = (task["state"], task.get("api_status"))
+
+    def moved(now: dict[str, Any]) -> bool:
+        # A settled task (paused, completed, failed, cancelled) moves only when someone
+        # acts: waiting on it would only burn the caller's time.
+        return State(now["state"]).settled or (now["state"], now.get("api_status")) != seen
+
+    if State(task["state"]).settled or not args.get("wait"):
+        return answers.task_status(task)
+    return waiting.wait_for(services, task, args["wait"], moved, answers.task_status)  # type: ignore[return-value]
 
 
 def stored(services: Services, task_id: str) -> dict[str, Any]:
@@ -115,31 +115,28 @@ def stored(services: Services, task_id: str) -> dict[str, Any]:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _handed_over(services: Services, task_id: str, created: str, what: str) -> Started | None:
-    """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
+def _started(
+    services: Services, taken: intake.Taken, task: dict[str, Any], what: str
+) -> Started | Pending:
+    """Wait (at most `new_wait`) for a worker to start the run, when its budget has a slot
+    for it by then; else answer at once that it is queued, with its place in line."""
+    wait = services.settings.new_wait
+    if taken.start_in() > wait:
+        wait = 0.0  # it cannot start within the wait: holding the caller would only cost
 
-    The task is recorded by then, and the sweep launches queued tasks that nobody launched: an
-    error would make the caller send it again and so start a second run."""
-    try:
-        services.queue.send(queue.LAUNCH, task_id)
-    except StoreUnavailable as exc:
-        log.warning("task %s recorded, but the broker did not take it: %s", task_id, exc.message)
-        later = math.ceil(services.settings.requeue_after + services.settings.poll_interval)
-        return answers.recorded_only(
-            task_id,
-            created,
-            f"{what} recorded and queued; the queue did not answer, so the sweep will "
-            f"start it within about {later} s. Do not send it again: poll task_status with "
-            "this task_id.",
-        )
-    return None
+    def started(now: dict[str, Any]) -> bool:
+        return now["state"] != State.QUEUED
+
+    def answer(now: dict[str, Any]) -> Started:
+        return _start_answer(now, taken, what)
+
+    stored_task = {**task, "state": State.QUEUED.value, "created_at": taken.created_at}
+    return waiting.wait_for(services, stored_task, wait, started, answer)  # type: ignore[return-value]
 
 
-def _started(services: Services, task_id: str, what: str) -> Started:
-    """Wait briefly for a worker to start the run, so most callers get the run id at once."""
-    task = _wait_until_started(services, task_id, services.settings.new_wait)
+def _start_answer(task: dict[str, Any], taken: intake.Taken, what: str) -> Started:
     if task["state"] == State.QUEUED:
-        return answers.started(task, f"{what} queued; poll task_status with this task_id.")
+        return answers.queued(task, taken, _queued_message(what, taken))
     if task["state"] == State.FAILED and not task.get("started_at"):
         details = answers.run_fields(task)
         error = TaskFailed(task.get("error") or "the task failed", details=details)
@@ -151,30 +148,13 @@ def _started(services: Services, task_id: str, what: str) -> Started:
     return answers.started(task, f"{what} started successfully.")
 
 
-def _wait_until_started(services: Services, task_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    pause = 0.01
-    while True:
-        task = services.store.get(task_id)
-        assert task is not None  # we just created it
-        if task["state"] != State.QUEUED or time.monotonic() >= deadline:
-            return task
-        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-        pause = min(pause * 2, 0.1)
-
-
-def _wait_for_change(services: Services, task: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll two fields of the task until its state or Codegen status moves, or the timeout."""
-    seen = (task["state"], task.get("api_status"))
-    deadline = time.monotonic() + timeout
-    pause = 0.05
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.5)
-        now = services.store.fields([task["task_id"]], "state", "api_status")[0]
-        if (now["state"], now["api_status"]) != seen:
-            break
-    return services.store.get(task["task_id"]) or task
+def _queued_message(what: str, taken: intake.Taken) -> str:
+    budget = "create" if taken.bucket == "create" else "resume"
+    return (
+        f"{what} queued, number {taken.position} in line; the Codegen {budget} budget should "
+        f"let it start in about {math.ceil(taken.start_in())} s (at {taken.start_at_iso()}). "
+        "Poll task_status with this task_id."
+    )
 
 
 def _state_filter(value: str | None) -> State | None:
