@@ -101,6 +101,7 @@ class TaskWaits:
         self._reader: threading.Thread | None = None
         self._after: str | None = None
         self._redis: Any = None
+        self.woken = 0  # watches woken by an event naming their task (for tests and metrics)
 
     def watch(self, task_id: str) -> Watch:
         """Start waiting on `task_id`; read the task after this (and again after each wake-up)."""
@@ -152,7 +153,8 @@ class TaskWaits:
                     self._wake_all()
                 found = events.read(self._client(), self.stream, after, block_ms=BLOCK_MS)
             except (redis.RedisError, OSError) as exc:
-                log.warning("task wake-ups: the event stream is unreadable: %r", exc)
+                if self._after is not None:  # once per outage
+                    log.warning("task wake-ups: the event stream is unreadable: %r", exc)
                 self._after = None
                 self._wake_all()  # each caller re-reads the task itself
                 time.sleep(0.5)
@@ -165,6 +167,7 @@ class TaskWaits:
     def _wake(self, task_ids: set[str]) -> None:
         with self._lock:
             woken = [w for task_id in task_ids for w in self._watches.get(task_id, ())]
+            self.woken += len(woken)
         for watch in woken:
             watch.wake()
 
