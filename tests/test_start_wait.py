@@ -16,6 +16,7 @@ import anyio.to_thread
 import pytest
 from mcp import Client
 
+from codegen_mcp import intake
 from codegen_mcp.mcp_server import create_server
 from codegen_mcp.settings import RateLimit, Settings
 from tests.support import Front, Worker
@@ -131,3 +132,22 @@ async def test_over_mcp_a_task_status_wait_holds_no_thread_and_ends_on_the_chang
             assert before is not None
             await anyio.to_thread.run_sync(lambda: front.ok("cancel", {"task_id": task_id}))
     assert result["state"] != before["state"], result
+
+
+@pytest.mark.parametrize(
+    ("ahead", "taken", "expected"),
+    [
+        (0, [], 0.0),  # a free slot: now
+        (2, [], 0.0),  # three free slots, the third is its
+        (3, [], 60.0),  # all three go to the tasks ahead: one window later
+        (0, [995.0, 990.0, 980.0], 40.0),  # none free: when the oldest leaves the window
+        (1, [995.0, 990.0], 50.0),  # one free, taken by the task ahead: then the oldest leaves
+        (2, [995.0, 990.0], 55.0),
+        (4, [995.0, 990.0, 980.0], 110.0),  # a whole window later than the second of the turn
+        (0, [900.0, 930.0], 0.0),  # slots taken before the window are free again
+    ],
+)
+def test_the_estimated_start_follows_the_moving_window_of_the_budget(
+    ahead: int, taken: list[float], expected: float
+) -> None:
+    assert intake.start_delay(ahead, taken, count=3, seconds=60.0, now=1000.0) == expected
