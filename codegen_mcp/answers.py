@@ -7,10 +7,13 @@ through (`extra="allow"`): a field a command adds reaches MCP clients before it 
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, cast
+from typing import TYPE_CHECKING, Any, NotRequired, cast
 
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    from codegen_mcp.intake import Taken
 
 ALLOW_MORE = ConfigDict(extra="allow")
 # The classes carry no docstrings on purpose: pydantic would publish one as the output
@@ -216,9 +219,9 @@ def started(task: dict[str, Any], message: str) -> Started:
     return cast(Started, {**run_fields(task), "message": message})
 
 
-def queued(task: dict[str, Any], taken: Any, message: str) -> Started:
+def queued(task: dict[str, Any], taken: Taken, message: str) -> Started:
     """The answer to `new`/`resume` while the run has not started: the task with its place in
-    line and its estimated start (`taken`: intake.Taken)."""
+    line and its estimated start."""
     answer = started(task, message)
     answer["queue_position"] = taken.position
     answer["estimated_start_at"] = taken.start_at_iso()

@@ -78,10 +78,11 @@ TOOLS: dict[str, ToolSpec] = {
         STARTS_RUN,
         Started,
         "Start a Codegen coding agent on a GitHub repository. Answers within seconds with "
-        "a task_id (and the run's agent_run_id and web_url once the run has started); "
-        "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
-        "state is completed, failed, cancelled or paused; a completed run's result and "
-        "pull_requests say what the agent did.",
+        "a task_id (and the run's agent_run_id and web_url once the run has started; while "
+        "it waits for Codegen's rate budget, state queued with queue_position and "
+        "estimated_start_at); the run itself takes minutes. Follow it with "
+        "task_status(task_id, wait=25) until state is completed, failed, cancelled or "
+        "paused; a completed run's result and pull_requests say what the agent did.",
     ),
     "resume": ToolSpec(
         "Send a follow-up to an agent run",
