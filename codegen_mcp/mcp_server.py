@@ -9,11 +9,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 import redis
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from codegen_mcp import __version__, clients, commands, mcp_tools, secret
+from codegen_mcp.commands import waiting
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.mcp_http import bearer_auth
 from codegen_mcp.mcp_progress import WaitProgress
@@ -35,11 +37,19 @@ def create_server(
     """
     secret.install()
 
-    def run(command: str, args: dict[str, Any]) -> Any:
+    def begin(command: str, args: dict[str, Any]) -> Any:
         current = services()
         secret.install(current.settings, current.redis_url)
+        return commands.begin(current, command, args, clients.of_mcp())
+
+    async def run(command: str, args: dict[str, Any]) -> Any:
+        # The command runs in a worker thread; a wait for a task to move (new's run id,
+        # task_status with wait) is settled here in the event loop, holding no thread.
         try:
-            return commands.execute(current, command, args, clients.of_mcp())
+            outcome = await anyio.to_thread.run_sync(begin, command, args)
+            if isinstance(outcome, waiting.Pending):
+                outcome = await commands.settle_async(outcome)
+            return dict(outcome)
         except CodegenMCPError as exc:
             raise ToolError(exc.message) from exc
         except redis.RedisError as exc:

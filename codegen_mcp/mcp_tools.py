@@ -12,7 +12,7 @@ and an argument model that passes everything through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,8 @@ from codegen_mcp.answers import (
 )
 from codegen_mcp.input_schema import input_schema
 
-Runner = Callable[[str, dict[str, Any]], Any]  # (command, arguments as sent) -> its answer
+# (command, arguments as sent) -> its answer, awaited: a wait for a task holds no thread
+Runner = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 INSTRUCTIONS = """\
 codegen-mcp runs Codegen coding agents on GitHub repositories. A run takes minutes: `new` \
@@ -85,10 +86,12 @@ TOOLS: dict[str, ToolSpec] = {
         STARTS_RUN,
         Started,
         "Start a Codegen coding agent on a GitHub repository. Answers within seconds with "
-        "a task_id (and the run's agent_run_id and web_url once the run has started); "
-        "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
-        "state is completed, failed, cancelled or paused; a completed run's result and "
-        "pull_requests say what the agent did. " + RETRY_SAFELY,
+        "a task_id (and the run's agent_run_id and web_url once the run has started; while "
+        "it waits for Codegen's rate budget, state queued with queue_position and "
+        "estimated_start_at); the run itself takes minutes. Follow it with "
+        "task_status(task_id, wait=25) until state is completed, failed, cancelled or "
+        "paused; a completed run's result and pull_requests say what the agent did. "
+        + RETRY_SAFELY,
     ),
     "resume": ToolSpec(
         "Send a follow-up to an agent run",
@@ -167,8 +170,8 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
     """The tool for command `name`: schemas.py's rules as its input schema, the arguments
     handed to `run` as sent, its answer described by `spec.answer`'s output schema."""
 
-    def call(**arguments: Any) -> Any:
-        return run(name, arguments)
+    async def call(**arguments: Any) -> Any:
+        return await run(name, arguments)
 
     return Tool(
         fn=call,
@@ -177,7 +180,7 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
         description=spec.description,
         parameters=input_schema(schemas.SCHEMAS[name]),
         fn_metadata=FuncMetadata(arg_model=RawArguments, output_model=spec.answer),
-        is_async=False,
+        is_async=True,
         context_kwarg=None,
         annotations=spec.annotations,
     )

@@ -8,6 +8,7 @@ MCP front publishes both as its input schemas (input_schema.py).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
@@ -226,7 +227,7 @@ def load_with(
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        loaded: dict[str, Any] = schema().load(args)
+        loaded: dict[str, Any] = _instance(schema).load(args)
         notify_args.check(loaded, settings)
         return loaded
     except ValidationError as exc:
@@ -235,6 +236,13 @@ def load_with(
             f"invalid arguments for {command!r}: {_describe(messages)}",
             details={"fields": messages},
         ) from None
+
+
+@cache
+def _instance(schema: type[Schema]) -> Schema:
+    # Built once per schema: a Schema's construction costs more than a load, and marshmallow 4
+    # keeps no per-load state on the instance (no context), so threads can share it.
+    return schema()
 
 
 def _printable(messages: Any) -> Any:

@@ -16,6 +16,7 @@ from codegen_mcp.redis_conn import RedisClient, connect
 from codegen_mcp.runtime_config import RuntimeConfig
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
+from codegen_mcp.waits import TaskWaits
 
 
 @dataclass
@@ -37,6 +38,11 @@ class Services:
     def store(self) -> TaskStore:
         """The task store on this deployment's Redis and key prefix."""
         return TaskStore(self.redis, self.settings.key_prefix)
+
+    @cached_property
+    def waits(self) -> TaskWaits:
+        """The waits on tasks of this process, woken by the event stream."""
+        return TaskWaits(self.redis_url, self.store.keys.events(), self.settings.redis_timeout)
 
     @cached_property
     def config(self) -> RuntimeConfig:

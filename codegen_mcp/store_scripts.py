@@ -113,3 +113,37 @@ local left = redis.call('LLEN', KEYS[1])
 if left == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
 return left
 """
+
+# A start (`new`, `resume`) in one step: admit it, record it, index it, add its event and hand
+# it to the workers, so a task recorded is a task enqueued (and a refused one is neither).
+# KEYS: the task hash, every task, the queued index, the event stream, the client's allowance
+# (the `limits` moving-window list), the API budget's window list and its 429 cooldown, the
+# broker's queue list, the orchestrators index, then the task's own indexes (repo, orchestrator).
+# ARGV: task id, now (epoch), the queue bound, the client's allowance (count, window seconds),
+# the budget's count, events kept, the Celery message, orchestrator id ("" = none), then the
+# task's field/value pairs.
+# Returns {"full", queued} | {"limited", oldest entry} | {"ok", queued ahead, cooldown ms,
+# the budget's entries (newest first)}.
+START = """
+local id, now = ARGV[1], tonumber(ARGV[2])
+local ahead = redis.call('ZCARD', KEYS[3])
+if ahead >= tonumber(ARGV[3]) then return {'full', ahead} end
+local count, window = tonumber(ARGV[4]), tonumber(ARGV[5])
+local oldest = redis.call('LINDEX', KEYS[5], count - 1)
+if oldest and tonumber(oldest) >= now - window then return {'limited', oldest} end
+redis.call('LPUSH', KEYS[5], ARGV[2])
+redis.call('LTRIM', KEYS[5], 0, count - 1)
+redis.call('EXPIRE', KEYS[5], window)
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+for i = 2, 3 do redis.call('ZADD', KEYS[i], ARGV[2], id) end
+for i = 10, #KEYS do redis.call('ZADD', KEYS[i], ARGV[2], id) end
+local event = {'task_id', id, 'state', 'queued', 'seq', 0, 'at', ARGV[2]}
+if ARGV[9] ~= '' then
+  redis.call('ZADD', KEYS[9], 'NX', ARGV[2], ARGV[9])
+  table.insert(event, 'orchestrator_run_id'); table.insert(event, ARGV[9])
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(event))
+redis.call('LPUSH', KEYS[8], ARGV[8])
+local cooldown = redis.call('PTTL', KEYS[7])
+return {'ok', ahead, cooldown, redis.call('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1)}
+"""
