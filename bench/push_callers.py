@@ -24,7 +24,7 @@ from typing import Any, Literal
 import requests
 from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim
 from mcp.client.session import ClientSession
-from mcp_types import CallToolResult, Request, RequestParams, Result
+from mcp_types import CallToolResult, Request, RequestParams, Result, TextContent
 from pydantic import ConfigDict, Field
 
 SETTLED = frozenset({"completed", "failed", "cancelled", "paused"})
@@ -156,7 +156,7 @@ def _tool_result(task: dict[str, Any]) -> CallToolResult:
     if task["status"] == "completed":
         return CallToolResult.model_validate(task["result"])
     text = task.get("error", {}).get("message") or task.get("statusMessage") or task["status"]
-    return CallToolResult(content=[{"type": "text", "text": text}], is_error=True)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
 
 
 async def _get(session: ClientSession, task_id: str) -> dict[str, Any]:
