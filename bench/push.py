@@ -189,14 +189,22 @@ def _figures(sim: Simulator, callers: dict[str, Caller], start: float, web: str)
     first_settle = min(settled.values())
     streamer = callers["sse"]
     assert isinstance(streamer, Streamer) and streamer.ready_at is not None
+    seen = _seen_by_ours(settled, web)
     kinds: dict[str, Any] = {}
     for kind, caller in callers.items():
         lags = [caller.known[t] - at for t, at in settled.items() if t in caller.known]
-        kinds[kind] = {"calls": caller.calls, "learned": len(lags), **common.summary(lags)}
+        after = [(caller.known[t] - seen[t]) * 1000 for t in seen if t in caller.known]
+        kinds[kind] = {
+            "calls": caller.calls,
+            "learned": len(lags),
+            **common.summary(lags),
+            "after_ours": common.summary(after),
+        }
     receiver = callers["webhook"]
     assert isinstance(receiver, Receiver)
     kinds["webhook"]["posts_received"] = receiver.posts
-    kinds["ours"] = {"calls": None, **_detection(settled, web)}
+    ours = [seen[t] - at for t, at in settled.items() if t in seen]
+    kinds["ours"] = {"calls": None, "learned": len(ours), **common.summary(ours)}
     return {
         "runs": len(settled),
         "settled_between_s": [
@@ -207,21 +215,21 @@ def _figures(sim: Simulator, callers: dict[str, Caller], start: float, web: str)
     }  # fmt: skip
 
 
-def _detection(settled: dict[str, float], web: str) -> dict[str, Any]:
-    """Our worker's detection: the task's `completed_at` (when codegen-mcp saw the run
-    settle), read once at the end, outside the callers' counts."""
-    lags = []
+def _seen_by_ours(settled: dict[str, float], web: str) -> dict[str, float]:
+    """When our worker saw each run settle: the task's `completed_at`, read once at the end,
+    outside the callers' counts."""
+    seen = {}
     session = requests.Session()
-    for task_id, at in settled.items():
+    for task_id in settled:
         body = {"command": "task_status", "args": {"task_id": task_id}}
-        seen = session.post(web + "/", json=body, timeout=30).json().get("completed_at")
-        if seen:
-            lags.append(datetime.fromisoformat(seen.replace("Z", "+00:00")).timestamp() - at)
-    return {"learned": len(lags), **common.summary(lags)}
+        stamp = session.post(web + "/", json=body, timeout=30).json().get("completed_at")
+        if stamp:
+            seen[task_id] = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return seen
 
 
 HEADERS = ("caller", "calls after the start", "learned of", "settled → knows p50 s", "p99 s",
-           "max s")  # fmt: skip
+           "max s", "after our sweep saw it p50 / p99 ms")  # fmt: skip
 LABELS = {
     "poller": "HTTP `task_status` every 5 s",
     "tasks": "MCP Tasks client (`tasks/get` at pollIntervalMs)",
@@ -238,7 +246,10 @@ def _rows(figures: dict[str, Any]) -> list[list[Any]]:
     for kind, label in LABELS.items():
         fig = figures["callers"][kind]
         calls = "-" if fig["calls"] is None else f"{fig['calls']} {UNITS[kind]}".strip()
-        rows.append([label, calls, f"{fig['learned']}/{runs}", fig["p50"], fig["p99"], fig["max"]])
+        after = fig.get("after_ours")
+        delivery = f"{after['p50']:.0f} / {after['p99']:.0f}" if after else "-"
+        learned = f"{fig['learned']}/{runs}"
+        rows.append([label, calls, learned, fig["p50"], fig["p99"], fig["max"], delivery])
     return rows
 
 
