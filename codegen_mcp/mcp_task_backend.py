@@ -40,7 +40,7 @@ from codegen_mcp.services import Services
 
 TASK_TOOLS = frozenset({"new", "resume"})
 TTL_MS = 7 * 24 * 3600 * 1000  # a week: the least a future retention may keep a task
-POLL_MS = {"queued": 5000, "running": 10000, "paused": 15000}  # runs take minutes
+POLL_MS = {"queued": 3000, "running": 3000, "paused": 15000}  # a look costs one HGETALL
 ANSWER = "mcp_answer"  # on a paused task: the resume that answered it, or one of these
 SENDING, DECLINED, CANCELLED = "sending", "declined", "cancelled"
 T = TypeVar("T")
