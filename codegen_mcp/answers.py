@@ -7,10 +7,13 @@ through (`extra="allow"`): a field a command adds reaches MCP clients before it 
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, cast
+from typing import TYPE_CHECKING, Any, NotRequired, cast
 
 from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    from codegen_mcp.intake import Taken
 
 ALLOW_MORE = ConfigDict(extra="allow")
 # The classes carry no docstrings on purpose: pydantic would publish one as the output
@@ -29,6 +32,9 @@ class Started(TypedDict):
     created_at: str | None
     message: str
     replayed: NotRequired[bool]  # the answer to a call sent again with its idempotency_key
+    queue_position: NotRequired[int]  # still queued: its place in line, 1 = next
+    estimated_start_at: NotRequired[str]  # still queued: when its API budget should start it
+    estimated_start_in: NotRequired[float]  # the same, in seconds from the answer
 
 
 @with_config(ALLOW_MORE)
@@ -214,17 +220,14 @@ def started(task: dict[str, Any], message: str) -> Started:
     return cast(Started, {**run_fields(task), "message": message})
 
 
-def recorded_only(task_id: str, created_at: str, message: str) -> Started:
-    """The answer to `new`/`resume` when the task is recorded but the broker did not take it
-    (the sweep launches it): no run yet; shaped like every other `Started`."""
-    return Started(
-        task_id=task_id,
-        agent_run_id=None,
-        state="queued",
-        web_url=None,
-        created_at=created_at,
-        message=message,
-    )
+def queued(task: dict[str, Any], taken: Taken, message: str) -> Started:
+    """The answer to `new`/`resume` while the run has not started: the task with its place in
+    line and its estimated start."""
+    answer = started(task, message)
+    answer["queue_position"] = taken.position
+    answer["estimated_start_at"] = taken.start_at_iso()
+    answer["estimated_start_in"] = round(taken.start_in(), 1)
+    return answer
 
 
 def cancelled(task: dict[str, Any], message: str) -> Cancelled:
@@ -240,6 +243,8 @@ def cancelled(task: dict[str, Any], message: str) -> Cancelled:
 def config_set(value: dict[str, Any]) -> ConfigAnswer:
     """The answer to `config set`: the value as now stored (a token masked)."""
     message = f"{value['key']} set; used from the next API call on"
+    if value["key"] == "org_id":  # a task keeps its organization (codegen_mcp/task_org.py)
+        message = "org_id set; new tasks go to it, tasks already started finish in their own"
     return cast(ConfigAnswer, {"message": message, **value})
 
 

@@ -83,3 +83,14 @@ class StoreUnavailable(CodegenMCPError):
             f"the task store (Redis) is unreachable ({type(exc).__name__}); try again in a "
             "few seconds, and check REDIS_URL or that the codegen-mcp stack is running"
         )
+
+
+class TooManyStreams(CodegenMCPError):
+    """This process already serves as many event streams (GET /events) as it may."""
+
+    http_status = 503
+    code = "too_many_streams"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -33,11 +33,12 @@ from typing import Any
 
 import redis
 
-from codegen_mcp import quotas
 from codegen_mcp.errors import Conflict, InvalidRequest
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.store import new_task_id
+
+STARTS = frozenset({"new", "resume"})  # the commands a key makes safe to send again
 
 FIELD = "idempotency_key"
 HEADER = "Idempotency-Key"
@@ -68,7 +69,7 @@ def with_header(command: object, args: object, header: str | None) -> object:
     """A command's arguments sent over HTTP, with the key of the Idempotency-Key header in
     them (as `idempotency_key`, validated with the rest). The header counts for `new` and
     `resume` only: the other commands are idempotent already."""
-    if header is None or not isinstance(command, str) or command not in quotas.STARTS:
+    if header is None or not isinstance(command, str) or command not in STARTS:
         return args  # execute() refuses a command that is not one, by name
     key = _unquoted(header.strip())
     args = {} if args is None else args

@@ -31,6 +31,8 @@ def _property(field: fields.Field[Any]) -> dict[str, Any]:
     # required; schemas.py still takes null for "not given", as hosts may send it.
     spec: dict[str, Any] = {"type": field.metadata.get("json_type") or _json_type(field)}
     spec["description"] = field.metadata["description"]
+    if "items" in field.metadata:  # a list's items (notify_events)
+        spec["items"] = field.metadata["items"]
     if field.load_default is not missing:
         spec["default"] = field.load_default
     for rule in field.validators:

@@ -12,13 +12,13 @@ and an argument model that passes everything through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import ConfigDict
 
 from codegen_mcp import schemas
@@ -33,7 +33,8 @@ from codegen_mcp.answers import (
 )
 from codegen_mcp.input_schema import input_schema
 
-Runner = Callable[[str, dict[str, Any]], Any]  # (command, arguments as sent) -> its answer
+# (command, arguments as sent) -> its answer, awaited: a wait for a task holds no thread
+Runner = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 INSTRUCTIONS = """\
 codegen-mcp runs Codegen coding agents on GitHub repositories. A run takes minutes: `new` \
@@ -85,10 +86,12 @@ TOOLS: dict[str, ToolSpec] = {
         STARTS_RUN,
         Started,
         "Start a Codegen coding agent on a GitHub repository. Answers within seconds with "
-        "a task_id (and the run's agent_run_id and web_url once the run has started); "
-        "the run itself takes minutes. Follow it with task_status(task_id, wait=25) until "
-        "state is completed, failed, cancelled or paused; a completed run's result and "
-        "pull_requests say what the agent did. " + RETRY_SAFELY,
+        "a task_id (and the run's agent_run_id and web_url once the run has started; while "
+        "it waits for Codegen's rate budget, state queued with queue_position and "
+        "estimated_start_at); the run itself takes minutes. Follow it with "
+        "task_status(task_id, wait=25) until state is completed, failed, cancelled or "
+        "paused; a completed run's result and pull_requests say what the agent did. "
+        + RETRY_SAFELY,
     ),
     "resume": ToolSpec(
         "Send a follow-up to an agent run",
@@ -104,8 +107,9 @@ TOOLS: dict[str, ToolSpec] = {
         SETS_CONFIG,
         ConfigAnswer,
         "Read or set the Codegen API token and organization id used for every run from "
-        "the next API call on. get shows where each value comes from (runtime, "
-        "environment or unset); a token is only ever shown masked.",
+        "the next API call on, and the secret that signs webhooks. get shows where each "
+        "value comes from (runtime, environment or unset); a token or secret is only ever "
+        "shown masked.",
     ),
     "list": ToolSpec(
         "List tracked tasks",
@@ -166,8 +170,8 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
     """The tool for command `name`: schemas.py's rules as its input schema, the arguments
     handed to `run` as sent, its answer described by `spec.answer`'s output schema."""
 
-    def call(**arguments: Any) -> Any:
-        return run(name, arguments)
+    async def call(**arguments: Any) -> Any:
+        return await run(name, arguments)
 
     return Tool(
         fn=call,
@@ -176,7 +180,7 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
         description=spec.description,
         parameters=input_schema(schemas.SCHEMAS[name]),
         fn_metadata=FuncMetadata(arg_model=RawArguments, output_model=spec.answer),
-        is_async=False,
+        is_async=True,
         context_kwarg=None,
         annotations=spec.annotations,
     )
@@ -185,3 +189,12 @@ def tool(name: str, spec: ToolSpec, run: Runner) -> Tool:
 def all_tools(run: Runner) -> list[Tool]:
     """One tool per command, in the order of TOOLS, each handing its call to `run`."""
     return [tool(name, spec, run) for name, spec in TOOLS.items()]
+
+
+def tool_result(name: str, answer: Any) -> CallToolResult:
+    """The result tool `name` gives for `answer` (structured content and its text), as the
+    SDK builds it for a call: what an MCP task that ends with this answer carries."""
+    metadata = FuncMetadata(arg_model=RawArguments, output_model=TOOLS[name].answer)
+    result = metadata.convert_result(answer)
+    assert isinstance(result, CallToolResult)
+    return result

@@ -19,6 +19,7 @@ from codegen_mcp import inbox, memory_guard
 from codegen_mcp.api.budget import BUCKETS, Budget
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
+from codegen_mcp.notify import Outbox
 from codegen_mcp.redis_conn import UNREACHABLE
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
@@ -38,6 +39,7 @@ class RedisCollector(Collector):
         yield from _budget(services)
         yield from _sweep(services, recorder)
         yield from _delivery(services, recorder)
+        yield from _webhooks(services, recorder)
         yield from _liveness(services, recorder)
 
 
@@ -148,6 +150,19 @@ def _liveness(services: Services, recorder: Recorder) -> Iterator[Any]:
     )
     guard.add_metric([], 1.0 if found.active else 0.0)
     yield from (workers, last, used, limit, guard)
+
+
+def _webhooks(services: Services, recorder: Recorder) -> Iterator[Any]:
+    totals = recorder.redis.hgetall(recorder.key("webhooks"))
+    sent = CounterMetricFamily("codegen_mcp_webhooks_sent", "Webhook events the receiver took")
+    sent.add_metric([], int(totals.get("sent", 0)))
+    failed = CounterMetricFamily(
+        "codegen_mcp_webhooks_failed", "Webhook events given up (a 4xx, or retried too long)"
+    )
+    failed.add_metric([], int(totals.get("failed", 0)))
+    pending = GaugeMetricFamily("codegen_mcp_webhooks_pending", "Webhook events not yet delivered")
+    pending.add_metric([], Outbox(services.store).waiting())
+    yield from (sent, failed, pending)
 
 
 def health(services: Services) -> tuple[bool, dict[str, Any]]:

@@ -47,6 +47,10 @@ class Recorder:
         pipe.hincrbyfloat(self.key("delivery"), "seconds", seconds)
         pipe.execute()
 
+    def webhook(self, outcome: str) -> None:
+        """Count one webhook event "sent" (the receiver took it) or "failed" (given up)."""
+        self.redis.hincrby(self.key("webhooks"), outcome, 1)
+
     def worker_started(self, hostname: str) -> None:
         """The worker consumes from now on (its start time tells /healthz when it came up)."""
         pipe = self.redis.pipeline(transaction=False)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -15,6 +19,8 @@ LAUNCH = "codegen_mcp.launch"
 SWEEP = "codegen_mcp.sweep"
 FINISHED = "codegen_mcp.finished"
 DELIVER = "codegen_mcp.deliver"
+NOTIFY = "codegen_mcp.notify"
+NOTIFY_DUE = "codegen_mcp.notify_due"
 RETENTION = "codegen_mcp.retention"
 
 
@@ -45,6 +51,51 @@ class Queue:
             self.app.send_task(name, args=list(args), queue=self.queue, **options)
         except OperationalError as exc:  # kombu's wrapper of the redis error, after retries
             raise StoreUnavailable.from_exception(exc) from exc
+
+    def launch_message(self, task_id: str) -> str:
+        """The Celery message that launches `task_id`, exactly as `send(LAUNCH, task_id)` would
+        put it on the broker's list (`self.queue`, priority 0), for a caller that pushes it
+        itself (the store's START script, atomically with recording the task)."""
+        body = self._launch_body.replace(_TASK, task_id).encode()
+        return (
+            self._launch_template.replace(_BODY, base64.b64encode(body).decode())
+            .replace(_ID, str(uuid.uuid4()))
+            .replace(_TAG, str(uuid.uuid4()))
+            .replace(_TASK, task_id)
+        )
+
+    @cached_property
+    def _launch_body(self) -> str:
+        return json.dumps(self._launch_parts.body)
+
+    @cached_property
+    def _launch_template(self) -> str:
+        # Built once per process by Celery itself (protocol 2 headers), with placeholders, then
+        # wrapped as kombu's Redis transport wraps a message; launch_message fills it in.
+        parts = self._launch_parts
+        message = {
+            "body": _BODY,
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": parts.headers,
+            "properties": {
+                **parts.properties,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": "", "routing_key": self.queue},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": _TAG,
+            },
+        }
+        return json.dumps(message)
+
+    @cached_property
+    def _launch_parts(self) -> Any:
+        return self.app.amqp.as_task_v2(_ID, LAUNCH, args=[_TASK], kwargs={}, root_id=_ID)
+
+
+# Placeholders in the launch message template (no task id or uuid contains them).
+_ID, _TASK, _BODY, _TAG = "@celery-id@", "@task-id@", "@body@", "@delivery-tag@"
 
 
 def sender_transport_options(redis_url: str, settings: Settings) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Two things are scarce and shared by every client: Codegen runs (each `new` spend
 the API starts at most about ten a minute) and the API's read budgets (the `logs` budget
 most of all). Each client (see clients.py) gets a moving-window allowance of `new`/`resume`
 commands and of `logs` reads that reach the API; and the number of queued tasks overall is
-bounded. A refused command records and enqueues nothing, and says when to try again.
+bounded. A refused command records and enqueues nothing, and says when to try again. The
+starts are admitted by the START script (intake.py), in the step that records them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import RedisStorage
@@ -21,9 +21,6 @@ from limits.strategies import MovingWindowRateLimiter
 from codegen_mcp.errors import CodegenMCPError
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit
-from codegen_mcp.states import State
-
-STARTS = frozenset({"new", "resume"})
 
 
 class TooManyRequests(CodegenMCPError):
@@ -49,19 +46,15 @@ class Allowance:
     rate: RateLimit
 
 
-def admit(services: Services, client: str, command: str) -> None:
-    """Raise unless `client` may run `command` now; a start (new, resume) takes a slot.
-
-    The queue bound is checked first, so a refusal for a full queue costs no slot.
-    """
-    if command not in STARTS:
-        return
-    _check_queue(services)
+def run_allowance(services: Services, client: str) -> tuple[Allowance, str]:
+    """The allowance of starts (`new`, `resume`) of `client`, and the Redis list `limits` keeps
+    its moving window in: the START script takes a slot there as `_take` would."""
     settings = services.settings
     allowance = Allowance(
         "CODEGEN_MCP_CLIENT_RUN_LIMIT", "new and resume commands", settings.client_run_limit
     )
-    _take(services, client, allowance, "nothing was recorded")
+    item = _item(allowance.rate)
+    return allowance, f"{services.store.keys.quota()}:{item.key_for(client, allowance.setting)}"
 
 
 def take_logs_read(services: Services, client: str) -> None:
@@ -79,43 +72,24 @@ def _take(services: Services, client: str, allowance: Allowance, note: str) -> N
     if limiter.hit(item, client, allowance.setting):
         return
     stats = limiter.get_window_stats(item, client, allowance.setting)
-    wait = max(math.ceil(stats.reset_time - time.time()), 1)
+    raise too_many(allowance, stats.reset_time - time.time(), note)
+
+
+def too_many(allowance: Allowance, wait: float, note: str) -> TooManyRequests:
+    """The refusal of one more command from a client past `allowance`, for `wait` seconds."""
+    seconds = max(math.ceil(wait), 1)
     error = TooManyRequests(
         f"too many {allowance.what} from this client: at most {allowance.rate.count} in "
-        f"{allowance.rate.window:g} s ({allowance.setting}); {note}; try again in {wait} s",
-        details={"limit": allowance.setting, "retry_after": wait},
+        f"{allowance.rate.window:g} s ({allowance.setting}); {note}; try again in {seconds} s",
+        details={"limit": allowance.setting, "retry_after": seconds},
     )
-    error.retry_after = wait
-    raise error
+    error.retry_after = seconds
+    return error
 
 
-def create_queued(services: Services, fields: dict[str, Any]) -> str:
-    """Record a queued task (TaskStore.create) unless the queue is full, in one step.
-
-    The count and the write are one transaction (WATCH on the queued set, retried when it
-    moved), so commands arriving in the same instant cannot all take the last free place.
-    """
-    queued = services.store.keys.state(State.QUEUED.value)
-
-    def record(pipe: Any) -> str:
-        _refuse_if_full(services, int(pipe.zcard(queued)))
-        pipe.multi()
-        return services.store.create(fields, pipe)
-
-    return str(services.redis.transaction(record, queued, value_from_callable=True))
-
-
-def _check_queue(services: Services) -> None:
-    """The early check in `admit`, so a full queue costs no slot; create_queued decides."""
-    _refuse_if_full(
-        services, int(services.redis.zcard(services.store.keys.state(State.QUEUED.value)))
-    )
-
-
-def _refuse_if_full(services: Services, queued: int) -> None:
+def queue_full(services: Services, queued: int) -> QueueFull:
+    """The refusal of a start while `queued` tasks fill the queue (CODEGEN_MCP_MAX_QUEUED)."""
     bound = services.settings.max_queued
-    if queued < bound:
-        return
     # The workers start about one run per create slot: that is when room is next likely.
     create = services.settings.create_limit
     wait = max(math.ceil(create.window / create.count), 1)
@@ -125,7 +99,7 @@ def _refuse_if_full(services: Services, queued: int) -> None:
         details={"limit": "CODEGEN_MCP_MAX_QUEUED", "retry_after": wait},
     )
     error.retry_after = wait
-    raise error
+    return error
 
 
 def _limiter(services: Services) -> MovingWindowRateLimiter:

@@ -84,6 +84,8 @@ def remove_expired(
         keys.inflight(""),
         keys.gone(""),
         keys.launch_lock(""),
+        keys.notify(""),
+        keys.notify_lock(""),
     ]
     fixed = [
         keys.tasks(),
@@ -98,6 +100,7 @@ def remove_expired(
         keys.looks(),
         keys.resumed(),
         keys.pending(),
+        keys.notify_pending(),
     ]
     tombstone_seconds = max(math.ceil(keep_seconds), 1)
     removed = deferred = calls = 0

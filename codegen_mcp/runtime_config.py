@@ -18,8 +18,11 @@ from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.settings import DEFAULT_API_BASE_URL, Settings
 from codegen_mcp.store_keys import Keys
 
-KEYS = ("api_token", "org_id")
+KEYS = ("api_token", "org_id", "webhook_secret")
+SECRET_KEYS = ("api_token", "webhook_secret")  # only ever shown masked
 ALIASES = {
+    "webhook-secret": "webhook_secret",
+    "webhooksecret": "webhook_secret",
     "api-token": "api_token",
     "apitoken": "api_token",
     "token": "api_token",
@@ -32,6 +35,7 @@ MAX_TOKEN_LENGTH = 512
 # would make every request fail (UnicodeEncodeError) with the whole token in the exception.
 TOKEN = re.compile(rf"[!-~]{{1,{MAX_TOKEN_LENGTH}}}")
 TOKEN_RULE = f"printable ASCII without spaces, 1 to {MAX_TOKEN_LENGTH} characters"
+MIN_SECRET = 16  # a webhook secret shorter than this is guessable
 ORG_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII digits only: "²" and "٣" are digits to isdigit()
 # The API base URL a runtime token was set for: it is sent there and nowhere else (a token
 # stored before this field existed was set for the default API).
@@ -45,7 +49,7 @@ def canonical_key(key: str) -> str:
     if name not in KEYS:
         raise ValueError(
             f"unknown config key {_shown(key)}; known keys: {', '.join(KEYS)} "
-            "(api-token is accepted too)"
+            "(api-token and webhook-secret are accepted too)"
         )
     return name
 
@@ -53,7 +57,19 @@ def canonical_key(key: str) -> str:
 def check_value(name: str, value: object) -> str:
     """The value to store for config key `name`; ValueError saying the rule if it breaks one.
     The message never quotes a token."""
+    if name == "webhook_secret":
+        return _webhook_secret(value)
     return _org_id(value) if name == "org_id" else _token(value)
+
+
+def _webhook_secret(value: object) -> str:
+    rule = (
+        f"webhook_secret must be {MIN_SECRET} to {MAX_TOKEN_LENGTH} printable ASCII "
+        "characters without spaces"
+    )
+    if not isinstance(value, str) or len(value) < MIN_SECRET or not TOKEN.fullmatch(value):
+        raise ValueError(rule)
+    return value
 
 
 def token_problem(token: str) -> str | None:
@@ -102,7 +118,7 @@ class ConfigValue:
     def to_dict(self) -> dict[str, Any]:
         """The value as answers show it: a token only ever masked."""
         shown = self.value
-        if self.key == "api_token" and self.value:
+        if self.key in SECRET_KEYS and self.value:
             shown = secret.mask(str(self.value))
         return {"key": self.key, "value": shown, "source": self.source}
 
@@ -124,8 +140,9 @@ class RuntimeConfig:
         except ValueError as exc:
             raise InvalidRequest(str(exc), details={"fields": {"value": [str(exc)]}}) from None
         fields = {name: text}
-        if name == "api_token":
+        if name in SECRET_KEYS:
             secret.remember(text)
+        if name == "api_token":
             fields[TOKEN_BASE_URL] = self.settings.api_base_url
         self.redis.hset(self.hash_key, mapping=fields)
         return self.get(name)
@@ -143,12 +160,19 @@ class RuntimeConfig:
         """Every config key's value in force."""
         return [self.get(name) for name in KEYS]
 
+    def webhook_secret(self) -> str | None:
+        """The secret that signs webhooks (set at runtime, else CODEGEN_MCP_WEBHOOK_SECRET),
+        remembered so no log line shows it; None when neither is set."""
+        value = self.get("webhook_secret").value
+        secret.remember(str(value) if value else None)
+        return str(value) if value else None
+
     def credentials(self) -> Credentials:
         """The token and org id in force; NotConfigured if one is missing or unusable.
 
         A token set at runtime is used only against the API base URL it was set for."""
         stored_token, stored_org, token_base = self.redis.hmget(
-            self.hash_key, [*KEYS, TOKEN_BASE_URL]
+            self.hash_key, ["api_token", "org_id", TOKEN_BASE_URL]
         )
         base = self.settings.api_base_url
         foreign = bool(stored_token) and (token_base or DEFAULT_API_BASE_URL) != base

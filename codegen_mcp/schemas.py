@@ -8,78 +8,24 @@ MCP front publishes both as its input schemas (input_schema.py).
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from codegen_mcp import refname, runtime_config
-from codegen_mcp.api.status import filter_state
+from codegen_mcp import arg_rules as rules
+from codegen_mcp import notify_args, refname, runtime_config
+from codegen_mcp.arg_rules import DEFAULT_TREES as DEFAULT_TREES
+from codegen_mcp.arg_rules import IDEMPOTENCY_KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from codegen_mcp.arg_rules import MAX_STATUS_WAIT as MAX_STATUS_WAIT
+from codegen_mcp.arg_rules import MAX_TREES as MAX_TREES
+from codegen_mcp.arg_rules import REPO_PATTERN as REPO_PATTERN
+from codegen_mcp.arg_rules import STATE_NAMES as STATE_NAMES
+from codegen_mcp.arg_rules import TASK_ID_PATTERN as TASK_ID_PATTERN
+from codegen_mcp.arg_rules import TASK_PATTERN as TASK_PATTERN
 from codegen_mcp.errors import InvalidRequest
-from codegen_mcp.fields import MAX_ID, Flag, FullMatch, Number, Text, run_id, visible_text
-from codegen_mcp.states import State
-
-MAX_QUERY = 50_000
-REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})/[A-Za-z0-9_.-]{1,100}$"
-TASK_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
-TASK_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,128}$"
-MAX_STATUS_WAIT = 25
-MAX_TREES = 100  # `tree` without a run: how many hierarchies at most, and by default
-DEFAULT_TREES = 10
-STATE_NAMES = [s.value for s in State]
-
-
-def _about(text: str) -> dict[str, Any]:
-    return {"description": text}
-
-
-def _query(text: str) -> Text:
-    return Text(
-        required=True,
-        validate=[validate.Length(min=1, max=MAX_QUERY), visible_text],
-        metadata=_about(text),
-    )
-
-
-def _task_type(text: str) -> Text:
-    error = "Must be a task type such as CREATE_PLAN."
-    return Text(validate=FullMatch(TASK_PATTERN, error=error), metadata=_about(text))
-
-
-def _task_id(text: str, **kwargs: Any) -> Text:
-    rule = FullMatch(TASK_ID_PATTERN, error="Not a valid task id.")
-    return Text(validate=rule, metadata=_about(text), **kwargs)
-
-
-def _repo(text: str, **kwargs: Any) -> Text:
-    rule = FullMatch(REPO_PATTERN, error="Must be a repository as owner/name.")
-    return Text(validate=rule, metadata=_about(text), **kwargs)
-
-
-def _idempotency_key() -> Text:
-    rule = FullMatch(
-        IDEMPOTENCY_KEY_PATTERN,
-        error="Must be 8 to 128 characters, each a letter, a digit or - _ . : (a UUID fits).",
-    )
-    return Text(validate=rule, metadata=_about(IDEMPOTENCY_KEY))
-
-
-def _branch(value: str) -> None:
-    problem = refname.problem(value)
-    if problem:
-        raise ValidationError(f"Not a valid branch name: {problem}")
-
-
-def _known_status(value: str) -> None:
-    if filter_state(value) is None:
-        raise ValidationError(
-            f"Unknown status; use one of {', '.join(STATE_NAMES)} or a Codegen status."
-        )
-
-
-def _exactly_one_of(data: dict[str, Any], first: str, second: str) -> None:
-    if (first in data) == (second in data):
-        raise ValidationError(f"Give exactly one of {first} or {second}.", first)
+from codegen_mcp.fields import MAX_ID, Flag, Number, Text, run_id
+from codegen_mcp.settings import Settings
 
 
 class Args(Schema):
@@ -97,64 +43,57 @@ class Args(Schema):
 
 
 ORCHESTRATOR = "The agent run that orchestrates this one: the result is delivered to it."
-MAX_MODEL = 200
-
-
-def _model(text: str) -> Text:
-    return Text(
-        validate=[validate.Length(min=1, max=MAX_MODEL), visible_text], metadata=_about(text)
-    )
-
-
-IDEMPOTENCY_KEY = (
-    "A key of your choosing (a fresh UUID) that makes a retry safe: the same key with the "
-    "same arguments within 24 h answers with the task the first call made, and starts nothing."
-)
 
 
 class NewArgs(Args):
-    repo = _repo(
+    repo = rules.repo(
         "The GitHub repository as owner/name (e.g. acme/demo); the Codegen organization "
         "must have it.",
         required=True,
     )
-    query = _query("What the agent should do, in plain words.")
+    query = rules.query("What the agent should do, in plain words.")
     branch = Text(
-        validate=[validate.Length(max=refname.MAX_LENGTH), _branch],
-        metadata=_about("The branch to work from (a name git accepts)."),
+        validate=[validate.Length(max=refname.MAX_LENGTH), rules.branch],
+        metadata=rules.about("The branch to work from (a name git accepts)."),
     )
-    pr = run_id(metadata=_about("The number of a pull request the work is about."))
-    task = _task_type("A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.")
-    orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
-    model = _model(
+    pr = run_id(metadata=rules.about("The number of a pull request the work is about."))
+    task = rules.task_type("A task type stated to the agent, e.g. CREATE_PLAN, IMPLEMENT, REVIEW.")
+    orchestrator_run_id = run_id(metadata=rules.about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
+    model = rules.model(
         "The model the agent uses, one of the organization's (Codegen's GET /models); "
         "the organization's default when not given."
     )
-    idempotency_key = _idempotency_key()
+    idempotency_key = rules.idempotency_key()
 
 
 class ResumeArgs(Args):
-    agent_run_id = run_id(required=True, metadata=_about("The agent run to continue."))
-    query = _query("The follow-up message for the agent.")
-    task = _task_type("A task type stated to the agent, e.g. IMPLEMENT.")
-    orchestrator_run_id = run_id(metadata=_about(ORCHESTRATOR))
-    model = _model("The model for this follow-up; the run's own model when not given.")
-    idempotency_key = _idempotency_key()
+    agent_run_id = run_id(required=True, metadata=rules.about("The agent run to continue."))
+    query = rules.query("The follow-up message for the agent.")
+    task = rules.task_type("A task type stated to the agent, e.g. IMPLEMENT.")
+    orchestrator_run_id = run_id(metadata=rules.about(ORCHESTRATOR))
+    notify_url = notify_args.notify_url()
+    notify_events = notify_args.notify_events()
+    model = rules.model("The model for this follow-up; the run's own model when not given.")
+    idempotency_key = rules.idempotency_key()
 
 
 class ConfigArgs(Args):
     action = Text(
-        required=True, validate=validate.OneOf(["set", "get"]), metadata=_about("set or get.")
+        required=True, validate=validate.OneOf(["set", "get"]), metadata=rules.about("set or get.")
     )
     key = Text(
         validate=validate.Length(min=1, max=64),
-        metadata=_about("api_token or org_id; get without a key shows both."),
+        metadata=rules.about(
+            "api_token, org_id or webhook_secret; get without a key shows them all."
+        ),
     )
     value = fields.Raw(
         metadata={
-            **_about(
-                "The new value, for set: the token (printable ASCII, no spaces), or the "
-                "organization id (a positive integer, or its digits as a string)."
+            **rules.about(
+                "The new value, for set: the token or webhook secret (printable ASCII, no "
+                "spaces), or the organization id (a positive integer, or its digits as a string)."
             ),
             "json_type": ["string", "integer"],
         },
@@ -180,8 +119,8 @@ class ConfigArgs(Args):
 
 class ListArgs(Args):
     status = Text(
-        validate=[validate.Length(min=1, max=32), _known_status],
-        metadata=_about(
+        validate=[validate.Length(min=1, max=32), rules.known_status],
+        metadata=rules.about(
             "A task state (queued, running, paused, completed, failed, cancelled) or a "
             "Codegen status such as ACTIVE."
         ),
@@ -190,30 +129,30 @@ class ListArgs(Args):
         strict=True,
         load_default=20,
         validate=validate.Range(min=1, max=100),
-        metadata=_about("How many tasks at most."),
+        metadata=rules.about("How many tasks at most."),
     )
-    repo = _repo("Only tasks on this owner/name.")
-    orchestrator_run_id = run_id(metadata=_about("Only tasks orchestrated by this agent run."))
+    repo = rules.repo("Only tasks on this owner/name.")
+    orchestrator_run_id = run_id(metadata=rules.about("Only tasks orchestrated by this agent run."))
 
 
 class TaskStatusArgs(Args):
-    task_id = _task_id("The task_id new or resume answered.", required=True)
+    task_id = rules.task_id("The task_id new or resume answered.", required=True)
     # Seconds to wait for the task's state to change; hosts time tool calls out after 60 s.
     wait = Number(
         load_default=0.0,
         allow_nan=False,
         validate=validate.Range(min=0, max=MAX_STATUS_WAIT),
-        metadata=_about("Seconds to wait for a change before answering."),
+        metadata=rules.about("Seconds to wait for a change before answering."),
     )
 
 
 class TreeArgs(Args):
-    agent_run_id = run_id(metadata=_about("The agent run at the top."))
-    task_id = _task_id("A task of the run at the top.")
+    agent_run_id = run_id(metadata=rules.about("The agent run at the top."))
+    task_id = rules.task_id("A task of the run at the top.")
     limit = fields.Integer(
         strict=True,
         validate=validate.Range(min=1, max=MAX_TREES),
-        metadata=_about(
+        metadata=rules.about(
             f"Without agent_run_id and task_id: how many hierarchies, newest first "
             f"(default {DEFAULT_TREES})."
         ),
@@ -230,33 +169,33 @@ class TreeArgs(Args):
 
 
 class CancelArgs(Args):
-    task_id = _task_id("The task to cancel.", required=True)
+    task_id = rules.task_id("The task to cancel.", required=True)
     scope = Text(
         validate=validate.OneOf(["pull_request"], error="The only scope is 'pull_request'."),
-        metadata=_about("pull_request: stop the agents working on the run's pull request."),
+        metadata=rules.about("pull_request: stop the agents working on the run's pull request."),
     )
 
 
 class LogsArgs(Args):
-    task_id = _task_id("A task whose run to read.")
-    agent_run_id = run_id(metadata=_about("The agent run to read."))
+    task_id = rules.task_id("A task whose run to read.")
+    agent_run_id = run_id(metadata=rules.about("The agent run to read."))
     limit = fields.Integer(
         strict=True,
         load_default=20,
         validate=validate.Range(min=1, max=100),
-        metadata=_about("How many entries at most."),
+        metadata=rules.about("How many entries at most."),
     )
     skip = fields.Integer(
         strict=True,
         load_default=0,
         validate=validate.Range(min=0, max=MAX_ID),
-        metadata=_about("How many entries to skip first."),
+        metadata=rules.about("How many entries to skip first."),
     )
-    reverse = Flag(load_default=True, metadata=_about("Newest first."))
+    reverse = Flag(load_default=True, metadata=rules.about("Newest first."))
 
     @validates_schema
     def _exactly_one(self, data: dict[str, Any], **_: Any) -> None:
-        _exactly_one_of(data, "agent_run_id", "task_id")
+        rules.exactly_one_of(data, "agent_run_id", "task_id")
 
 
 SCHEMAS: dict[str, type[Schema]] = {
@@ -271,8 +210,16 @@ SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
-def load(command: str, args: object) -> dict[str, Any]:
-    """Validated arguments, or InvalidRequest naming every bad field."""
+def load(command: str, args: object, settings: Settings | None = None) -> dict[str, Any]:
+    """Validated arguments, or InvalidRequest naming every bad field. With `settings`, a
+    notify_url's host is resolved and its addresses checked (notify_target.py)."""
+    return load_with(SCHEMAS[command], command, args, settings)
+
+
+def load_with(
+    schema: type[Schema], command: str, args: object, settings: Settings | None = None
+) -> dict[str, Any]:
+    """`args` validated by `schema` (for `command`: the messages name it), or InvalidRequest."""
     if args is None:
         args = {}
     if not isinstance(args, dict):
@@ -280,13 +227,22 @@ def load(command: str, args: object) -> dict[str, Any]:
             f"'args' of {command!r} must be a JSON object, got {type(args).__name__}"
         )
     try:
-        return SCHEMAS[command]().load(args)
+        loaded: dict[str, Any] = _instance(schema).load(args)
+        notify_args.check(loaded, settings)
+        return loaded
     except ValidationError as exc:
         messages = _printable(exc.normalized_messages())
         raise InvalidRequest(
             f"invalid arguments for {command!r}: {_describe(messages)}",
             details={"fields": messages},
         ) from None
+
+
+@cache
+def _instance(schema: type[Schema]) -> Schema:
+    # Built once per schema: a Schema's construction costs more than a load, and marshmallow 4
+    # keeps no per-load state on the instance (no context), so threads can share it.
+    return schema()
 
 
 def _printable(messages: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Secrets (the Codegen token, the auth token, the Redis password) never reach a log.
+"""Secrets (the Codegen token, the auth token, the webhook secret, the Redis password)
+never reach a log.
 
 Every process (web, worker, beat, MCP) installs `MaskSecrets` once; every token it learns
 (from Settings, or read from the runtime config) is remembered, and from then on any log
@@ -88,6 +89,7 @@ def install(settings: Settings | None = None, redis_url: str | None = None) -> N
     secrets `settings` and `redis_url` hold."""
     if settings is not None:
         remember(settings.api_token, settings.auth_token, _password(settings.redis_url))
+        remember(settings.webhook_secret)
         remember(settings.redis_sentinel_password)
     remember(_password(redis_url))
     with _lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import requests
@@ -16,6 +16,7 @@ from codegen_mcp.redis_conn import RedisClient, connect
 from codegen_mcp.runtime_config import RuntimeConfig
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
+from codegen_mcp.waits import TaskWaits
 
 
 @dataclass
@@ -39,6 +40,11 @@ class Services:
         return TaskStore(self.redis, self.settings.key_prefix)
 
     @cached_property
+    def waits(self) -> TaskWaits:
+        """The waits on tasks of this process, woken by the event stream."""
+        return TaskWaits(self.redis_url, self.store.keys.events(), self.settings.redis_timeout)
+
+    @cached_property
     def config(self) -> RuntimeConfig:
         """The runtime config (token and org set with `config`) over the settings."""
         return RuntimeConfig(self.redis, self.settings)
@@ -48,9 +54,12 @@ class Services:
         """The queue that hands work to the Celery workers by task name."""
         return Queue(self.redis_url, self.settings)
 
-    def client(self, *, max_wait: float = 60.0) -> CodegenClient:
-        """A client with the credentials in force now (config set takes effect here)."""
+    def client(self, *, max_wait: float = 60.0, org_id: int | None = None) -> CodegenClient:
+        """A client with the credentials in force now (config set takes effect here); in
+        organization `org_id` instead when given (a task keeps its org: codegen_mcp.task_org)."""
         credentials = self.config.credentials()
+        if org_id is not None and org_id != credentials.org_id:
+            credentials = replace(credentials, org_id=org_id)
         client = CodegenClient(
             self.settings.api_base_url,
             credentials,

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 from waitress.server import create_server
 
+from codegen_mcp import web_events
 from codegen_mcp.errors import ConfigurationError
 from codegen_mcp.settings import Settings
 
@@ -115,6 +116,7 @@ class ThreadedServer:
             )
         except OSError as exc:
             raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        self.app = app
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
 
@@ -132,6 +134,7 @@ class ThreadedServer:
     def stop(self) -> None:
         """Close the listener and every connection, and wait for the threads to end."""
         self._stopping.set()
+        web_events.close_streams(self.app)  # their threads would hold the shutdown
         if self.thread.is_alive():
             self.thread.join(15)
         else:

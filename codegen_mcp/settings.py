@@ -8,36 +8,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from codegen_mcp import sentinel
-from codegen_mcp.errors import ConfigurationError
+from codegen_mcp import env_values as read
+from codegen_mcp.env_values import RateLimit as RateLimit
 
 DEFAULT_API_BASE_URL = "https://api.codegen.com"
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `count` requests in any `window` seconds."""
-
-    count: int
-    window: float
-
-    @classmethod
-    def parse(cls, text: str, name: str) -> RateLimit:
-        """A limit from text like '55/30' (requests per seconds); ConfigurationError naming `name`
-        for anything else or a non-positive limit."""
-        try:
-            count, window = text.split("/")
-            limit = cls(int(count), float(window))
-        except ValueError:
-            raise ConfigurationError(
-                f"{name} must look like 55/30 (requests/seconds), got {text!r}"
-            ) from None
-        if limit.count < 1 or limit.window <= 0:
-            raise ConfigurationError(f"{name} must be positive, got {text!r}")
-        return limit
-
-    def __str__(self) -> str:
-        return f"{self.count}/{self.window:g}"
+DEFAULT_BACKOFF = "10,30,60,300,900,1800,3600"  # seconds between webhook tries; the last repeats
 
 
 @dataclass(frozen=True)
@@ -83,6 +58,18 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
     read_timeout: float = 10.0
+    # GET /events (web_events.py): streams open at once per web process (each holds a server
+    # thread; 0 turns the route off), and the seconds between heartbeats on a quiet stream.
+    max_event_streams: int = 4
+    events_heartbeat: float = 15.0
+    # MCP Tasks (mcp_tasks.py): new and resume answer a declaring client with a task.
+    mcp_tasks: bool = True
+    # -- the caller's webhooks (notify_url; docs/webhooks.md) --
+    webhook_secret: str | None = field(default=None, repr=False)
+    notify_allow_private: tuple[str, ...] = ()  # ("*",): any address; else hosts and CIDRs
+    notify_timeout: float = 10.0
+    notify_backoff: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
+    notify_give_up: float = 24 * 3600.0
     # Months in production (docs/operations.md): settled tasks are removed this many days
     # after they settled (0 keeps them forever); new and resume are refused once Redis'
     # used_memory passes this share of its maxmemory (0 never refuses).
@@ -95,41 +82,60 @@ class Settings:
         ConfigurationError naming the variable for a bad value."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {
-            "redis_url": _redis_url(env),
+            "redis_url": read.redis_url(env),
             "redis_sentinel_password": env.get("CODEGEN_MCP_REDIS_SENTINEL_PASSWORD") or None,
             "api_base_url": (env.get("CODEGEN_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
             "api_token": env.get("CODEGEN_API_TOKEN") or None,
-            "org_id": _int(env, "CODEGEN_ORG_ID"),
+            "org_id": read.integer(env, "CODEGEN_ORG_ID"),
             "auth_token": env.get("CODEGEN_MCP_AUTH_TOKEN") or None,
             "host": env.get("CODEGEN_MCP_HOST") or "127.0.0.1",
-            "port": _int(env, "PORT") or 8080,
-            "poll_interval": _float(env, "CODEGEN_MCP_POLL_INTERVAL", 5.0, minimum=0.2),
-            "new_wait": _float(env, "CODEGEN_MCP_NEW_WAIT", 2.0, minimum=0.0),
-            "request_timeout": _float(env, "CODEGEN_MCP_REQUEST_TIMEOUT", 30.0, minimum=0.5),
-            "max_run_seconds": _float(env, "CODEGEN_MCP_MAX_RUN_SECONDS", 86400.0, minimum=1.0),
-            "requeue_after": _float(env, "CODEGEN_MCP_REQUEUE_AFTER", 30.0, minimum=1.0),
-            "delivery_policy": _choice(env, "CODEGEN_MCP_DELIVERY_POLICY", ("wait", "try")),
-            "delivery_max_result": _int(env, "CODEGEN_MCP_DELIVERY_MAX_RESULT") or 4000,
-            "read_limit": _limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
-            "create_limit": _limit(env, "CODEGEN_MCP_CREATE_LIMIT", "9/60"),
-            "resume_limit": _limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),
-            "logs_limit": _limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
+            "port": read.integer(env, "PORT") or 8080,
+            "poll_interval": read.seconds(env, "CODEGEN_MCP_POLL_INTERVAL", 5.0, minimum=0.2),
+            "new_wait": read.seconds(env, "CODEGEN_MCP_NEW_WAIT", 2.0, minimum=0.0),
+            "request_timeout": read.seconds(env, "CODEGEN_MCP_REQUEST_TIMEOUT", 30.0, minimum=0.5),
+            "max_run_seconds": read.seconds(
+                env, "CODEGEN_MCP_MAX_RUN_SECONDS", 86400.0, minimum=1.0
+            ),
+            "requeue_after": read.seconds(env, "CODEGEN_MCP_REQUEUE_AFTER", 30.0, minimum=1.0),
+            "delivery_policy": read.choice(env, "CODEGEN_MCP_DELIVERY_POLICY", ("wait", "try")),
+            "delivery_max_result": read.integer(env, "CODEGEN_MCP_DELIVERY_MAX_RESULT") or 4000,
+            "read_limit": read.limit(env, "CODEGEN_MCP_READ_LIMIT", "55/30"),
+            "create_limit": read.limit(env, "CODEGEN_MCP_CREATE_LIMIT", "9/60"),
+            "resume_limit": read.limit(env, "CODEGEN_MCP_RESUME_LIMIT", "55/30"),
+            "logs_limit": read.limit(env, "CODEGEN_MCP_LOGS_LIMIT", "55/60"),
             "key_prefix": env.get("CODEGEN_MCP_REDIS_PREFIX") or "cgm",
             "data_dir": Path(env.get("CODEGEN_MCP_DATA_DIR") or Path.home() / ".codegen-mcp"),
             # Failures and how they are reported.
-            "redis_timeout": _float(env, "CODEGEN_MCP_REDIS_TIMEOUT", 2.0, minimum=0.1),
+            "redis_timeout": read.seconds(env, "CODEGEN_MCP_REDIS_TIMEOUT", 2.0, minimum=0.1),
             # -- per-client limits and the queue bound --
-            "client_run_limit": _limit(env, "CODEGEN_MCP_CLIENT_RUN_LIMIT", "200/600"),
-            "client_logs_limit": _limit(env, "CODEGEN_MCP_CLIENT_LOGS_LIMIT", "30/60"),
-            "max_queued": _count(env, "CODEGEN_MCP_MAX_QUEUED", 300, minimum=1),
-            "logs_cache_seconds": _float(env, "CODEGEN_MCP_LOGS_CACHE_SECONDS", 5.0, minimum=0.0),
-            "trusted_proxies": _count(env, "CODEGEN_MCP_TRUSTED_PROXIES", 0, minimum=0),
+            "client_run_limit": read.limit(env, "CODEGEN_MCP_CLIENT_RUN_LIMIT", "200/600"),
+            "client_logs_limit": read.limit(env, "CODEGEN_MCP_CLIENT_LOGS_LIMIT", "30/60"),
+            "max_queued": read.count(env, "CODEGEN_MCP_MAX_QUEUED", 300, minimum=1),
+            "logs_cache_seconds": read.seconds(
+                env, "CODEGEN_MCP_LOGS_CACHE_SECONDS", 5.0, minimum=0.0
+            ),
+            "trusted_proxies": read.count(env, "CODEGEN_MCP_TRUSTED_PROXIES", 0, minimum=0),
             # the HTTP fronts' edge
-            "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
-            "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
-            "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
-            "retention_days": _days(env, "CODEGEN_MCP_RETENTION_DAYS", 30.0),
-            "memory_guard": _share(env, "CODEGEN_MCP_MEMORY_GUARD", 0.9),
+            "allowed_hosts": read.names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
+            "auth_failure_limit": read.limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
+            "read_timeout": read.seconds(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
+            # GET /events
+            "max_event_streams": read.count(env, "CODEGEN_MCP_MAX_EVENT_STREAMS", 4, minimum=0),
+            "events_heartbeat": read.seconds(
+                env, "CODEGEN_MCP_EVENTS_HEARTBEAT", 15.0, minimum=0.2
+            ),
+            "mcp_tasks": read.flag(env, "CODEGEN_MCP_TASKS", True),
+            # the caller's webhooks
+            "webhook_secret": env.get("CODEGEN_MCP_WEBHOOK_SECRET") or None,
+            "notify_allow_private": read.allowed(env.get("CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE", "")),
+            "notify_timeout": min(
+                read.seconds(env, "CODEGEN_MCP_NOTIFY_TIMEOUT", 10.0, minimum=0.5), 60
+            ),
+            "notify_backoff": read.delays(env, "CODEGEN_MCP_NOTIFY_BACKOFF", DEFAULT_BACKOFF),
+            "notify_give_up": read.seconds(env, "CODEGEN_MCP_NOTIFY_GIVE_UP", 86400.0, minimum=1.0),
+            # months in production
+            "retention_days": read.days(env, "CODEGEN_MCP_RETENTION_DAYS", 30.0),
+            "memory_guard": read.share(env, "CODEGEN_MCP_MEMORY_GUARD", 0.9),
         }
         values.update(overrides)
         return cls(**values)
@@ -166,6 +172,12 @@ class Settings:
             "CODEGEN_MCP_TRUSTED_PROXIES": str(self.trusted_proxies),
             "CODEGEN_MCP_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "CODEGEN_MCP_READ_TIMEOUT": str(self.read_timeout),
+            "CODEGEN_MCP_MAX_EVENT_STREAMS": str(self.max_event_streams),
+            "CODEGEN_MCP_EVENTS_HEARTBEAT": str(self.events_heartbeat),
+            "CODEGEN_MCP_TASKS": "1" if self.mcp_tasks else "0",
+            "CODEGEN_MCP_NOTIFY_TIMEOUT": str(self.notify_timeout),
+            "CODEGEN_MCP_NOTIFY_BACKOFF": ",".join(f"{d:g}" for d in self.notify_backoff),
+            "CODEGEN_MCP_NOTIFY_GIVE_UP": str(self.notify_give_up),
             "CODEGEN_MCP_RETENTION_DAYS": str(self.retention_days),
             "CODEGEN_MCP_MEMORY_GUARD": str(self.memory_guard),
         }
@@ -176,88 +188,8 @@ class Settings:
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
             "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
+            "CODEGEN_MCP_WEBHOOK_SECRET": self.webhook_secret,
+            "CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE": ",".join(self.notify_allow_private) or None,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
-
-
-def _redis_url(env: Mapping[str, str]) -> str | None:
-    """REDIS_URL, checked now when it names sentinels: a typo fails at start, naming it."""
-    url = env.get("REDIS_URL") or None
-    if sentinel.is_sentinel(url):
-        sentinel.parse(str(url), "REDIS_URL")
-    return url
-
-
-def _int(env: Mapping[str, str], name: str) -> int | None:
-    text = env.get(name)
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {text!r}") from None
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {text!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {text!r}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = (env.get(name) or choices[0]).strip().lower()
-    if value not in choices:
-        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _names(text: str) -> tuple[str, ...]:
-    """A comma-separated list of host names, blanks dropped."""
-    return tuple(name.strip() for name in text.split(",") if name.strip())
-
-
-def _limit(env: Mapping[str, str], name: str, default: str) -> RateLimit:
-    return RateLimit.parse(env.get(name) or default, name)
-
-
-def _count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    value = _int(env, name)
-    if value is None:
-        return default
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _days(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of days, got {text!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{name} must be 0 (keep forever) or more, got {text!r}")
-    return value
-
-
-def _share(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a share like 0.9, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {text!r}")
-    return value

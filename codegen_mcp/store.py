@@ -19,9 +19,9 @@ from typing import Any
 from codegen_mcp import events
 from codegen_mcp.redis_conn import RedisClient
 from codegen_mcp.states import State
-from codegen_mcp.store_codec import decode, encode, optional, outbox_entry, text
+from codegen_mcp.store_codec import decode, encode, optional, outbox_entry, queued_record, text
 from codegen_mcp.store_keys import Keys
-from codegen_mcp.store_scripts import ACCEPT, DELIVERED, TRANSITION
+from codegen_mcp.store_scripts import ACCEPT, DELIVERED, START, TRANSITION
 
 
 def now_iso() -> str:
@@ -37,11 +37,12 @@ def new_task_id() -> str:
 @dataclass(frozen=True)
 class Transition:
     """What a transition did: applied or not, the state it found, the new outcome's seq
-    (0 when it made none)."""
+    (0 when it made none), and whether it queued an event for the task's webhook."""
 
     applied: bool
     old_state: str
     outcome_seq: int
+    hooked: bool = False
 
 
 class TaskStore:
@@ -54,7 +55,7 @@ class TaskStore:
         self._transition = client.register_script(TRANSITION)
         self._accept = client.register_script(ACCEPT)
         self._delivered = client.register_script(DELIVERED)
-        self._transition_sets = [self.keys.watch(), self.keys.outbox(), self.keys.recent()]
+        self.start_script = client.register_script(START)  # intake.py's one step
 
     # -- writes ------------------------------------------------------------------------
     def create(self, fields: dict[str, Any], pipe: Any = None) -> str:
@@ -65,18 +66,10 @@ class TaskStore:
         """
         task_id = fields.get("task_id") or new_task_id()
         now = time.time()
-        record = {
-            **fields,
-            "task_id": task_id,
-            "state": State.QUEUED.value,
-            "created_at": fields.get("created_at") or now_iso(),
-            "created_ts": repr(now),
-            "updated_at": repr(now),
-        }
+        record = queued_record(fields, task_id, now, now_iso())
         own = pipe is None
         pipe = self.redis.pipeline(transaction=True) if own else pipe
-        values = {name: value for name, value in encode(record).items() if value != ""}
-        pipe.hset(self.keys.task(task_id), mapping=values)
+        pipe.hset(self.keys.task(task_id), mapping=record)
         pipe.zadd(self.keys.tasks(), {task_id: now})
         pipe.zadd(self.keys.state(State.QUEUED.value), {task_id: now})
         if record.get("repo"):
@@ -122,13 +115,15 @@ class TaskStore:
         for name, value in encode(fields).items():
             pairs += [name, value]
         allowed_text = ",".join(s.value for s in allowed)
-        applied, old, seq = self._transition(
+        applied, old, seq, hooked = self._transition(
             keys=[
                 self.keys.task(task_id),
                 self.keys.watch(),
                 self.keys.outbox(),
                 self.keys.recent(),
                 self.keys.events(),
+                self.keys.notify(task_id),
+                self.keys.notify_pending(),
                 self.keys.settled(),
             ],
             args=[
@@ -142,7 +137,7 @@ class TaskStore:
                 *pairs,
             ],
         )
-        return Transition(bool(applied), text(old), int(seq))
+        return Transition(bool(applied), text(old), int(seq), bool(hooked))
 
     def attach_run(self, task_id: str, run_id: int) -> None:
         """Index the task under its agent run; the newest task of a run is its owner."""

@@ -34,6 +34,21 @@ INT_FIELDS = (
 )
 
 
+def queued_record(
+    fields: dict[str, Any], task_id: str, now: float, created_at: str
+) -> dict[str, str]:
+    """The hash of a new queued task made of `fields`, encoded (no empty values)."""
+    record = {
+        **fields,
+        "task_id": task_id,
+        "state": "queued",
+        "created_at": fields.get("created_at") or created_at,
+        "created_ts": repr(now),
+        "updated_at": repr(now),
+    }
+    return {name: value for name, value in encode(record).items() if value != ""}
+
+
 def decode(raw: dict[Any, Any]) -> dict[str, Any]:
     """A task hash as read, typed: JSON structures parsed, counters and ids as int."""
     task: dict[str, Any] = {text(k): text(v) for k, v in raw.items()}

@@ -78,6 +78,19 @@ class Keys:
         """Stream: one entry per change of a task's state or Codegen status (store.Event)."""
         return self._join("events")
 
+    # -- the caller's webhooks (notify.py) ---------------------------------------------
+    def notify(self, task_id: str) -> str:
+        """List: a task's webhook events (JSON) still to deliver, oldest first."""
+        return self._join("notifyq", task_id)
+
+    def notify_pending(self) -> str:
+        """Tasks with webhook events to deliver, scored by when to try next."""
+        return self._join("notify", "pending")
+
+    def notify_lock(self, task_id: str) -> str:
+        """The lock of the one delivery of a task's webhooks running."""
+        return self._join("lock", "notify", task_id)
+
     # -- orchestrators and their inboxes ------------------------------------------------
     def orchestrators(self) -> str:
         """Every orchestrator, by the time its first child came."""

@@ -23,6 +23,8 @@ DRAIN_LIMIT = 16 * MAX_BODY
 READ_CHUNK = 64 * 1024
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNGUARDED = frozenset({"/healthz"})  # load balancers probe it by address, without a token
+# Reads that another site's page must not start either: a stream holds a server thread.
+ORIGIN_CHECKED_READS = frozenset({"/events"})
 
 
 class UnsupportedMediaType(CodegenMCPError):
@@ -71,7 +73,8 @@ def _rebinding_refusal(guard: RebindingGuard) -> tuple[Response, int] | None:
             "CODEGEN_MCP_ALLOWED_HOSTS if the server is reached by that name",
         )
     origin = request.headers.get("Origin")
-    if request.method not in SAFE_METHODS and not guard.origin_ok(origin, host):
+    checked = request.method not in SAFE_METHODS or request.path in ORIGIN_CHECKED_READS
+    if checked and not guard.origin_ok(origin, host):
         return refusal(
             403,
             "forbidden_origin",

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from bench import burst_load, burst_report, common
+from bench import burst_load, burst_report, common, push
 
 BENCHMARKS = [
     "polling_cost",
@@ -17,6 +17,7 @@ BENCHMARKS = [
     "repo_misses",
     "slow_clients",
     "burst",
+    "push",
     "durability",
 ]
 
@@ -52,3 +53,8 @@ def test_the_burst_clients_read_their_flags() -> None:
 def test_the_burst_read_bound_is_five_idle_p99s_or_50_ms() -> None:
     assert burst_report.read_bound({"idle": {"p99": 4.0}}) == 50.0
     assert burst_report.read_bound({"idle": {"p99": 30.0}}) == 150.0
+
+
+def test_the_push_bench_reads_its_flags() -> None:
+    args = push.parse(["--runs", "5", "--active", "5", "8"])
+    assert (args.runs, args.active, args.poll_every) == (5, [5.0, 8.0], 5.0)

@@ -73,6 +73,19 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "reverse": st.booleans() | st.sampled_from(["yes", 1, 0]),
     "scope": st.sampled_from(["pull_request", "repo"]),
     "task_id": st.from_regex(schemas.TASK_ID_PATTERN, fullmatch=True) | st.just("x\n"),
+    # address literals and localhost only: no lookup leaves the machine
+    "notify_url": st.sampled_from(
+        [
+            "http://93.184.216.34/h",
+            "https://[2606:2800::1]/h",
+            "http://10.0.0.1/",
+            "ftp://x/",
+            "http://localhost:1/",
+            "https://u:p@93.184.216.34/",
+            "http://93.184.216.34:0/",
+        ]
+    ),
+    "notify_events": st.lists(st.sampled_from([*schemas.STATE_NAMES, "all", "done"]), max_size=7),
     "model": st.sampled_from(["claude-sonnet-4-5", "gpt-5", "gpt-2", "", " ", "m" * 201]),
     "idempotency_key": st.from_regex(schemas.IDEMPOTENCY_KEY_PATTERN, fullmatch=True)
     | st.sampled_from(["short", "a key\n", "k" * 129]),

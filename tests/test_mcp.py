@@ -125,6 +125,7 @@ async def check_config(client: Client) -> None:
     assert {row["key"]: row["source"] for row in both["config"]} == {
         "api_token": "runtime",
         "org_id": "runtime",
+        "webhook_secret": "unset",
     }
 
 

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 import requests
 from mcp import Client
-from pydantic import TypeAdapter
 
-from codegen_mcp.answers import Started
 from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.mcp_server import create_server
-from codegen_mcp.queue import Queue
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.states import State
-from codegen_mcp.web import create_app
 from tests.support import Front, fast_settings
 
 # Generous deadlines for the client, far below what a hung Redis used to cost (101 s):
@@ -136,42 +130,24 @@ async def test_mcp_tool_error_says_redis_is_unreachable(
     assert result.is_error and "Redis" in text and "unreachable" in text, text
 
 
-@pytest.fixture
-def broker_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    """A second server: the store stays up while the broker freezes under the enqueue."""
-    server = EmbeddedRedis(tmp_path / "broker")
-    server.start()
-    yield server
-    _thaw(server)
-    server.stop()
-
-
-def test_a_new_whose_enqueue_meets_a_frozen_broker_answers_queued_not_an_error(
-    outage_settings: Settings, own_redis: EmbeddedRedis, broker_redis: EmbeddedRedis
+def test_a_new_meeting_a_frozen_redis_answers_unavailable_and_leaves_nothing_half_done(
+    front: Front, own_redis: EmbeddedRedis
 ) -> None:
-    """Redis froze between recording the task and enqueuing it: an answer, not a hang; and
-    not an error, which would make the caller send it again (a second run): the task is
-    recorded, and the sweep launches queued tasks that nobody launched."""
-    services = Services(outage_settings, own_redis.url)
-    services.queue = Queue(broker_redis.url, outage_settings)  # the enqueue's own Redis
-    answers: list[Any] = []
-    request = {"command": "new", "args": {"repo": "acme/demo", "query": "Fix it"}}
-    web = create_app(services).test_client()
-    _freeze(broker_redis)
+    """The task, its indexes and its launch message are written in one step (intake.py): a
+    `new` that meets a frozen Redis answers 503 in time, and leaves neither a task without its
+    message nor a message without its task."""
+    request = {"repo": "acme/demo", "query": "Fix it"}
+    _freeze(own_redis)
     try:
-        caller = threading.Thread(target=lambda: answers.append(web.post("/", json=request)))
-        caller.start()
-        caller.join(CLIENT_DEADLINE)
-        assert answers, "the request hangs on the frozen Redis"
+        _assert_unreachable(front.call("new", request))
     finally:
-        _thaw(broker_redis)
-        caller.join()
-    response = answers[0]
-    assert response.status_code == 202, response.text
-    body = response.get_json()
-    assert body["state"] == "queued" and "Do not send it again" in body["message"], body
-    stored = services.store.get(body["task_id"])
-    assert stored is not None and body["created_at"] == stored["created_at"]
-    TypeAdapter(Started).validate_python(body)  # the MCP front checks answers against it
-    queued = services.store.in_state(State.QUEUED)
-    assert queued == [body["task_id"]]
+        _thaw(own_redis)
+    services = front.services
+    tasks = services.store.in_state(State.QUEUED)
+    messages = services.redis.lrange(services.queue.queue, 0, -1)
+    assert len(messages) == len(tasks) and all(any(t in m for m in messages) for t in tasks)
+    body = front.ok("new", request)  # and it works again
+    assert body["state"] == "queued" and services.store.in_state(State.QUEUED)[-1:] == [
+        body["task_id"]
+    ]
+    assert body["task_id"] in services.redis.lindex(services.queue.queue, 0)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp import inbox, queue, retention
+from codegen_mcp import inbox, notify, queue, retention
 from codegen_mcp.commands import execute
 from codegen_mcp.commands.tree import build
 from codegen_mcp.errors import NotFound
@@ -250,3 +250,22 @@ def test_a_key_replayed_after_its_task_was_removed_says_so(
 
     with pytest.raises(NotFound, match="was removed at"):
         execute(services, "new", call, "client")
+
+
+def test_a_task_whose_webhook_events_wait_stays_until_they_are_sent(services: Services) -> None:
+    store = services.store
+    task_id = store.create(
+        {"repo": "acme/demo", "query": "q", "notify_url": "https://hooks.example.com/cgm"}
+    )
+    store.transition(task_id, State.COMPLETED)  # queues the task.completed webhook event
+    store.clear_outbox(task_id, 1)
+    outbox = notify.Outbox(store)
+    event = outbox.head(task_id)
+    assert event is not None
+
+    assert expire(services).deferred == 1
+
+    assert outbox.drop(task_id, event["id"]) == 0  # sent
+    later = retention.remove_expired(store, 1.0, now=time.time() + retention.RECHECK + LATER)
+    assert later.removed == 1
+    assert traces(services, task_id) == []

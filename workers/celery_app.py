@@ -65,6 +65,12 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
                 "schedule": timedelta(seconds=settings.poll_interval),
                 "options": {"expires": max(settings.poll_interval * 2, 5.0)},
             },
+            # webhooks due for a (re)try: a lost message or a receiver down only delays them
+            "notify": {
+                "task": queue.NOTIFY_DUE,
+                "schedule": timedelta(seconds=settings.poll_interval),
+                "options": {"expires": max(settings.poll_interval * 2, 5.0)},
+            },
             # Settled tasks past CODEGEN_MCP_RETENTION_DAYS go, a few batches a minute.
             "retention": {
                 "task": queue.RETENTION,

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from codegen_mcp import inbox, queue
+from codegen_mcp import inbox, queue, task_org
 from codegen_mcp.api.errors import ApiNotFound
 from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import state_for
@@ -48,7 +48,8 @@ def deliver(
         status, result_digest = str(seen["status"]), str(seen["result_digest"])
     else:
         try:
-            run = services.client(max_wait=20.0).get_run(orchestrator)
+            org = task_org.run_org(services, orchestrator)  # its org, as our tasks tell it
+            run = services.client(max_wait=20.0, org_id=org).get_run(orchestrator)
         except ApiNotFound as exc:
             reason = f"orchestrator run {orchestrator} not found: {exc.message}"
             count = inbox.fail_all(store, orchestrator, reason)
@@ -171,6 +172,7 @@ def _resume_fields(
         "task_type": "DELIVER_RESULTS",
         "orchestrator_run_id": _orchestrator_of(services, orchestrator),
         "delivers": delivers,
+        **task_org.of_run(services, orchestrator),
     }
 
 

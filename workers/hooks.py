@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codegen_mcp import inbox, queue
+from codegen_mcp import inbox, queue, task_org
 from codegen_mcp.api.models import parse_timestamp
 from codegen_mcp.commands import logs as agent_logs
 from codegen_mcp.errors import CodegenMCPError
@@ -59,7 +59,7 @@ def _read_log_end(services: Services, task: dict[str, Any]) -> dict[str, Any]:
     # outcome goes in by the time we saw it settle.
     wait = 10.0 if paused else 2.0
     try:
-        page = services.client(max_wait=wait).run_logs(
+        page = task_org.client_for(services, task, max_wait=wait).run_logs(
             int(task["agent_run_id"]), limit=10, reverse=True
         )
     except CodegenMCPError as exc:  # the logs endpoint is alpha: the outcome still stands

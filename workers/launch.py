@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.exceptions import LockError
 
-from codegen_mcp import prompts, sentinel
+from codegen_mcp import prompts, sentinel, task_org
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
@@ -102,7 +102,7 @@ def retry_pending(task: dict[str, Any]) -> bool:
 
 def _attempt(services: Services, task: dict[str, Any], lock: Any) -> None:
     try:
-        client = services.client(max_wait=BUDGET_WAIT)
+        client = task_org.client_for(services, task, max_wait=BUDGET_WAIT)
         if task["command"] == "new":
             _create(services, client, task, _guard(services, task, lock, "create_attempted"))
         else:

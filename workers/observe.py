@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from codegen_mcp import queue
+from codegen_mcp import notify, queue
 from codegen_mcp.api.models import Run
 from codegen_mcp.services import Services
 from codegen_mcp.states import SETTLED, State
@@ -38,6 +38,7 @@ def start(services: Services, task: dict[str, Any], run: Run) -> None:
     )
     if not transition.applied:
         return
+    announce(services, task["task_id"], transition)
     if run.state != State.RUNNING:
         apply(services, task["task_id"], run)
     else:
@@ -97,7 +98,7 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
     store = services.store
     if task["state"] != State.RUNNING:
         # Finished is not final: a resume, a PR comment or failed CI re-opens the run.
-        store.transition(
+        reopened = store.transition(
             task["task_id"],
             State.RUNNING,
             allowed=[State(task["state"])],
@@ -110,6 +111,7 @@ def _in_progress(services: Services, task: dict[str, Any], run: Run) -> bool:
             **_upstream_fields(task, run),
         )
         log.info("task %s: run %s re-opened (%s)", task["task_id"], run.id, run.status)
+        announce(services, task["task_id"], reopened)
         return True
     started = float(task.get("started_ts") or task.get("created_ts") or time.time())
     if time.time() - started > services.settings.max_run_seconds:
@@ -206,9 +208,11 @@ def fail(
 
 
 def announce(services: Services, task_id: str, transition: Transition) -> None:
-    """Run the finished-hook for a new outcome (the outbox re-runs it if this send is lost)."""
+    """Run the finished-hook for a new outcome (the outbox re-runs it if this send is lost),
+    and deliver the webhook event the change queued (the notify tick would, later)."""
     if transition.applied and transition.outcome_seq:
         services.queue.send(queue.FINISHED, task_id, transition.outcome_seq)
+    notify.kick(services, task_id, transition)
 
 
 def _stale_after_resume(services: Services, task: dict[str, Any], run: Run) -> bool:

@@ -9,7 +9,7 @@ from celery import Celery, Task
 from codegen_mcp import queue, retention
 from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable
 from codegen_mcp.services import Services
-from workers import delivery, hooks, launch, sweep
+from workers import delivery, hooks, launch, notify, sweep
 
 
 def register(app: Celery, services: Any) -> None:
@@ -67,6 +67,14 @@ def register(app: Celery, services: Any) -> None:
     @app.task(name=queue.FINISHED, acks_late=True, soft_time_limit=120, time_limit=150)
     def finished_task(task_id: str, seq: int) -> None:
         hooks.on_task_finished(services(), task_id, seq)
+
+    @app.task(name=queue.NOTIFY, acks_late=True, soft_time_limit=240, time_limit=270)
+    def notify_task(task_id: str) -> None:
+        notify.deliver(services(), task_id)
+
+    @app.task(name=queue.NOTIFY_DUE, acks_late=True, soft_time_limit=60, time_limit=90)
+    def notify_due_task() -> int:
+        return notify.send_due(services())
 
 
 __all__ = ["Services", "register"]

@@ -28,6 +28,34 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+LIMITS = {
+    "read": "read_limit",
+    "create": "create_limit",
+    "resume": "resume_limit",
+    "logs": "logs_limit",
+}
+
+
+@dataclass(frozen=True)
+class BucketKeys:
+    """Where one token's bucket lives in Redis, for a script that reads it in place: the list of
+    its moving window (newest first, as `limits` keeps it) and the key of its 429 cooldown."""
+
+    window: str
+    cooldown: str
+    count: int
+    seconds: float  # the window, as `limits` counts it (whole seconds)
+
+
+def bucket_keys(settings: Settings, token: str, bucket: str) -> BucketKeys:
+    """The keys `Budget` uses for `bucket` of `token` (the same `limits` key, the same prefix)."""
+    keys, limit = Keys(settings.key_prefix), getattr(settings, LIMITS[bucket])
+    who = token_key(token)
+    item = _item(limit)
+    window = f"{keys.budget()}:{item.key_for(who, bucket)}"
+    return BucketKeys(window, keys.cooldown(who, bucket), item.amount, float(item.get_expiry()))
+
+
 @dataclass(frozen=True)
 class BucketStats:
     limit: int
@@ -49,12 +77,7 @@ class Budget:
         )
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._who = token_key(token)
-        self._items = {
-            "read": _item(settings.read_limit),
-            "create": _item(settings.create_limit),
-            "resume": _item(settings.resume_limit),
-            "logs": _item(settings.logs_limit),
-        }
+        self._items = {bucket: _item(getattr(settings, LIMITS[bucket])) for bucket in BUCKETS}
         # Reads are also paced over a sixth of their window, so a big sweep spreads its
         # list calls evenly instead of spending the whole window in a burst and then stalling.
         self._pace = {"read": _pace(settings.read_limit)}

@@ -55,6 +55,8 @@ class CodegenClient:
         self.session = session or requests.Session()
         # Called with (endpoint name, HTTP status or 0 for no answer) after every request.
         self.observer: Callable[[str, int], None] | None = None
+        # Added to what every error says was asked: which task's organization, and why.
+        self.context = ""
 
     # -- agent runs --------------------------------------------------------------------
     def create_run(
@@ -232,7 +234,7 @@ class CodegenClient:
         log.debug("%s %s -> %s", method, path, response.status_code)
         self._observe(method, path, response.status_code)
         if response.status_code >= 400:
-            raise error_for(response, f"{method} {path}")
+            raise error_for(response, f"{method} {path}{self.context}")
         try:
             return response.json()
         except ValueError:

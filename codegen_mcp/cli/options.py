@@ -61,6 +61,21 @@ def orchestrator_option(parser: argparse.ArgumentParser, text: str) -> None:
     )
 
 
+def notify_options(parser: argparse.ArgumentParser) -> None:
+    """--notify-url URL and --notify-events STATES (comma-separated: a list for the server)."""
+    parser.add_argument(
+        "--notify-url",
+        metavar="URL",
+        help="POST a signed event to this http(s) URL at each change of state (docs/webhooks.md)",
+    )
+    parser.add_argument(
+        "--notify-events",
+        metavar="STATES",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="with --notify-url: the states that send one, e.g. completed,failed (default all)",
+    )
+
+
 def task_or_run(parser: argparse.ArgumentParser) -> None:
     """A TASK_ID argument, or --run N naming an agent run instead."""
     parser.add_argument("task_id", nargs="?", metavar="TASK_ID")

@@ -102,6 +102,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--pr", type=int, help="pull request number")
     new.add_argument("--model", help="the model the agent uses (default: the organization's)")
     options.orchestrator_option(new, "report the outcome to this orchestrator run")
+    options.notify_options(new)
     options.idempotency_option(new)
     options.wait_options(new)
     new.set_defaults(run=remote.command(remote.new))
@@ -112,6 +113,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
     resume.add_argument("--model", help="the model for this follow-up (default: the run's own)")
     options.orchestrator_option(resume, "report the outcome to this orchestrator run")
+    options.notify_options(resume)
     options.idempotency_option(resume)
     options.wait_options(resume)
     resume.set_defaults(run=remote.command(remote.resume))
@@ -163,12 +165,14 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
-    config = sub.add_parser("config", help="the Codegen token and org id, at runtime")
+    config = sub.add_parser(
+        "config", help="the Codegen token and org id, the webhook secret, at runtime"
+    )
     actions = config.add_subparsers(required=True, metavar="ACTION")
     get = actions.add_parser("get", parents=[common], help="show one setting or all")
-    get.add_argument("key", nargs="?", metavar="KEY", help="api_token or org_id")
+    get.add_argument("key", nargs="?", metavar="KEY", help="api_token, org_id or webhook_secret")
     get.set_defaults(run=remote.command(remote.config_get))
     put = actions.add_parser("set", parents=[common], help="set a setting")
-    put.add_argument("key", metavar="KEY", help="api_token or org_id")
+    put.add_argument("key", metavar="KEY", help="api_token, org_id or webhook_secret")
     put.add_argument("value", metavar="VALUE")
     put.set_defaults(run=remote.command(remote.config_set))

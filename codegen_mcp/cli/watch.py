@@ -1,8 +1,10 @@
 """Watching from the command line: `--wait` until a task settles, `logs --follow`.
 
-Both long-poll `task_status` with `wait`, so the front answers as soon as the task changes
-and a quiet task costs one request per wait. The agent log comes from the Codegen API through
-the front and draws on the API's logs budget, so it is read every few seconds, not every tick.
+Both follow the task on the front's event stream (GET /events), so a change shows as soon as
+it happens and a quiet task costs no request at all; against a front without one they
+long-poll `task_status` with `wait` (changes.py). The agent log comes from the Codegen API
+through the front and draws on the API's logs budget, so it is read every few seconds, not
+every tick.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, TextIO
 
 from codegen_mcp.api.status import state_for
 from codegen_mcp.cli import output
+from codegen_mcp.cli.changes import TaskChanges
 from codegen_mcp.cli.http import FrontClient, FrontError
 
 EXIT_FOR_STATE = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 2}
@@ -138,9 +141,20 @@ def wait_for_task(
     client: FrontClient, task_id: str, progress: Progress, timeout: float | None
 ) -> tuple[dict[str, Any], int]:
     """Follow the task until it settles (its exit code) or `timeout` passes (124)."""
+    changes = TaskChanges(client, task_id)
+    try:
+        return _follow_task(client, changes, progress, timeout)
+    finally:
+        changes.close()
+
+
+def _follow_task(
+    client: FrontClient, changes: TaskChanges, progress: Progress, timeout: float | None
+) -> tuple[dict[str, Any], int]:
+    task_id = changes.task_id
     deadline = None if timeout is None else time.monotonic() + timeout
     next_log = 0.0
-    view = client.task_status(task_id)
+    view = changes.current()
     while True:
         progress.update(view)
         if view["state"] in EXIT_FOR_STATE:
@@ -154,7 +168,7 @@ def wait_for_task(
                 next_log = time.monotonic() + LOG_EVERY
                 progress.log(latest_log_line(client, task_id))
             wait = min(wait, max(next_log - time.monotonic(), 0.1))
-        view = client.task_status(task_id, wait=wait)
+        view = changes.next(view, wait)
 
 
 def latest_log_line(client: FrontClient, task_id: str) -> str:
@@ -182,21 +196,24 @@ def follow_logs(
 ) -> int:
     """Print the newest `limit` entries, then each new one, until the run finishes."""
     task_id = target.get("task_id")
-    if task_id is not None:
-        _wait_for_run(client, task_id)  # one that settled without a run: logs says so
-    page = _read_logs(client, {**target, "limit": limit})
-    seen = _total(page)
-    _emit(list(reversed(page.get("logs") or [])), out, as_json)
-    while True:
-        if task_id is not None:
-            finished = client.task_status(task_id, wait=LOG_EVERY)["state"] in EXIT_FOR_STATE
-        else:
-            time.sleep(LOG_EVERY)
-        seen, status = _emit_new(client, target, seen, out, as_json)
-        if task_id is None:
-            finished = state_for(status).settled
-        if finished:
-            return 0
+    changes = None if task_id is None else TaskChanges(client, task_id)
+    try:
+        # one that settled without a run: logs says so
+        view = None if changes is None else _wait_for_run(changes)
+        page = _read_logs(client, {**target, "limit": limit})
+        seen = _total(page)
+        _emit(list(reversed(page.get("logs") or [])), out, as_json)
+        while True:
+            if changes is not None and view is not None:
+                view = changes.next(view, LOG_EVERY)  # early when the task moves
+            else:
+                time.sleep(LOG_EVERY)
+            seen, status = _emit_new(client, target, seen, out, as_json)
+            if (view["state"] in EXIT_FOR_STATE) if view else state_for(status).settled:
+                return 0
+    finally:
+        if changes is not None:
+            changes.close()
 
 
 def _emit_new(
@@ -226,11 +243,12 @@ def _read_logs(client: FrontClient, args: dict[str, Any]) -> dict[str, Any]:
             time.sleep(wait if isinstance(wait, int | float) and wait > 0 else LOG_EVERY)
 
 
-def _wait_for_run(client: FrontClient, task_id: str) -> None:
+def _wait_for_run(changes: TaskChanges) -> dict[str, Any]:
     """A queued task has no run to read yet: wait until it has one, or settles without."""
-    view = client.task_status(task_id)
+    view = changes.current()
     while view.get("agent_run_id") is None and view["state"] not in EXIT_FOR_STATE:
-        view = client.task_status(task_id, wait=LONG_POLL)
+        view = changes.next(view, LONG_POLL)
+    return view
 
 
 def _total(page: dict[str, Any]) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen_mcp import answers, queue
+from codegen_mcp import answers, notify, queue, task_org
 from codegen_mcp.answers import Cancelled
 from codegen_mcp.commands.logs import LOGS_BUDGET_WAIT
 from codegen_mcp.commands.tasks import stored
@@ -69,6 +69,7 @@ def _cancel_queued(services: Services, task: dict[str, Any], scope: str | None) 
         )
         if transition.applied and transition.outcome_seq:
             services.queue.send(queue.FINISHED, task["task_id"], transition.outcome_seq)
+        notify.kick(services, task["task_id"], transition)
         return answers.cancelled(store.get(task["task_id"]) or task, message)
     finally:
         lock.release()
@@ -83,7 +84,8 @@ def _cancel_running(services: Services, task: dict[str, Any], scope: str | None)
                 f"agent run {run_id} has no pull request, so there is nothing to stop "
                 "it with; cancel without scope stops watching it"
             )
-        services.client(max_wait=LOGS_BUDGET_WAIT).remove_from_pr(int(run_id))  # type: ignore[arg-type]
+        client = task_org.client_for(services, task, max_wait=LOGS_BUDGET_WAIT)
+        client.remove_from_pr(int(run_id))  # type: ignore[arg-type]
         services.store.update(
             task["task_id"], cancel_scope="pull_request", cancel_sent_at=now_iso()
         )
@@ -107,4 +109,5 @@ def _cancel_running(services: Services, task: dict[str, Any], scope: str | None)
         return cancel(services, {"task_id": task["task_id"], "scope": scope})
     if transition.outcome_seq:
         services.queue.send(queue.FINISHED, task["task_id"], transition.outcome_seq)
+    notify.kick(services, task["task_id"], transition)
     return answers.cancelled(services.store.get(task["task_id"]) or task, message)

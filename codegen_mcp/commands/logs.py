@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from redis.exceptions import LockError
 
-from codegen_mcp import answers, quotas
+from codegen_mcp import answers, quotas, task_org
 from codegen_mcp.answers import LogEntry, Logs
 from codegen_mcp.api.models import parse_timestamp
 from codegen_mcp.commands.tasks import stored
@@ -64,7 +64,7 @@ def _run_version(services: Services, run_id: int) -> str:
 
 
 def _read_logs(services: Services, run_id: int, args: dict[str, Any]) -> Logs:
-    client = services.client(max_wait=LOGS_BUDGET_WAIT)
+    client = task_org.client_for_run(services, run_id, max_wait=LOGS_BUDGET_WAIT)  # its org
     page = client.run_logs(run_id, skip=args["skip"], limit=args["limit"], reverse=args["reverse"])
     return answers.logs(run_id, page, [shape(entry) for entry in entries(page)])
 

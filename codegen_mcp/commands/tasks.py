@@ -1,21 +1,24 @@
 """Commands over tasks: start one (`new`), follow up a run (`resume`), `list`, `task_status`.
 
-A start answers as soon as a worker has started the run, or after a short wait with the task
-still queued; `task_status` with `wait` answers as soon as the task moves.
+A start answers as soon as a worker has started the run (woken by the event stream, within
+`new_wait`), or at once with the task queued, its place in line and when it should start,
+when its API budget cannot start it within that wait; `task_status` with `wait` answers as
+soon as the task moves. The waits are `Pending` answers (waiting.py) the fronts settle.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any, cast
 
-from codegen_mcp import answers, queue, quotas, retention
+from codegen_mcp import answers, intake, notify_args, retention, task_org
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
-from codegen_mcp.errors import NotFound, StoreUnavailable, TaskFailed
+from codegen_mcp.commands import waiting
+from codegen_mcp.commands.waiting import Pending
+from codegen_mcp.errors import NotConfigured, NotFound, TaskFailed
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
 from codegen_mcp.store import now_iso
@@ -25,64 +28,89 @@ log = logging.getLogger(__name__)
 BATCH = 100  # task ids read from the store in one round trip by `list`
 
 
-def new(services: Services, args: dict[str, Any]) -> Started:
+def new(services: Services, args: dict[str, Any], client: str = "local") -> Started | Pending:
     """Record a task for a new agent run and hand it to the workers; the run id if it starts
-    within `new_wait`, else the queued task to follow with task_status.
+    within `new_wait`, else (at once when it cannot) the queued task and its place in line.
 
     `args` may carry `task_id`: the id an idempotency key's claim chose for the task."""
-    services.config.credentials()  # fail now, before anything is recorded or enqueued
-    created = now_iso()  # stored and answered alike, even if the broker then fails
-    task_id = quotas.create_queued(
-        services,
-        {
-            "command": "new",
-            "task_id": args.get("task_id"),
-            "created_at": created,
-            "repo": args["repo"],
-            "query": args["query"],
-            "branch": args.get("branch"),
-            "pr": args.get("pr"),
-            "task_type": args.get("task"),
-            "orchestrator_run_id": args.get("orchestrator_run_id"),
-            "model": args.get("model"),
-        },
-    )
-    return _handed_over(services, task_id, created, "Agent run") or _started(
-        services, task_id, "Agent run"
-    )
+    credentials = services.config.credentials()  # fail now, before anything is recorded
+    fields = {
+        "command": "new",
+        "task_id": args.get("task_id"),
+        "created_at": now_iso(),
+        "repo": args["repo"],
+        "query": args["query"],
+        "branch": args.get("branch"),
+        "pr": args.get("pr"),
+        "task_type": args.get("task"),
+        "orchestrator_run_id": args.get("orchestrator_run_id"),
+        "model": args.get("model"),
+        **_webhook(args),
+        **task_org.current(services),  # the org (and token digest) the task keeps
+    }
+    taken = intake.take(services, fields, client, credentials.token)
+    return _started(services, taken, {**fields, "task_id": taken.task_id}, "Agent run")
 
 
-def resume(services: Services, args: dict[str, Any]) -> Started:
+def resume(services: Services, args: dict[str, Any], client: str = "local") -> Started | Pending:
     """Record a follow-up message to an existing run as a new task, answered like `new`
     (`task_id` too)."""
-    services.config.credentials()
-    created = now_iso()
-    task_id = quotas.create_queued(
-        services,
-        {
-            "command": "resume",
-            "task_id": args.get("task_id"),
-            "created_at": created,
-            "agent_run_id": args["agent_run_id"],
-            "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
-            "query": args["query"],
-            "task_type": args.get("task"),
-            "orchestrator_run_id": args.get("orchestrator_run_id"),
-            "model": args.get("model"),
-        },
-    )
+    credentials = services.config.credentials()
+    fields = {
+        "command": "resume",
+        "task_id": args.get("task_id"),
+        "created_at": now_iso(),
+        "agent_run_id": args["agent_run_id"],
+        "repo": services.store.repo_of_run(args["agent_run_id"]),  # a resume is its run's
+        "query": args["query"],
+        "task_type": args.get("task"),
+        "orchestrator_run_id": args.get("orchestrator_run_id"),
+        "model": args.get("model"),
+        **_webhook(args),
+        **task_org.of_run(services, args["agent_run_id"]),  # the run's org, if we know it
+    }
+    taken = intake.take(services, fields, client, credentials.token)
     what = f"Resume of agent run {args['agent_run_id']}"
-    return _handed_over(services, task_id, created, what) or _started(services, task_id, what)
+    return _started(services, taken, {**fields, "task_id": taken.task_id}, what)
 
 
-def replay(services: Services, command: str, task_id: str, args: dict[str, Any]) -> Started:
+def replay(
+    services: Services, command: str, task_id: str, args: dict[str, Any]
+) -> Started | Pending:
     """The answer to a `new`/`resume` sent again with its idempotency key: the first call's
     task as that answer would show it now. Like the first call, it waits up to `new_wait` for
     a task still queued to start; it records and sends nothing."""
     what = "Agent run" if command == "new" else f"Resume of agent run {args['agent_run_id']}"
-    answer = _started(services, task_id, what)
     note = " (The answer to an earlier call with this idempotency_key: nothing new was started.)"
-    return cast(Started, {**answer, "message": answer["message"] + note, "replayed": True})
+
+    def answer(now: dict[str, Any]) -> Started:
+        if now["state"] == State.QUEUED:
+            first = answers.started(now, f"{what} queued; poll task_status with this task_id.")
+        else:
+            first = _start_answer(now, None, what)
+        return cast(Started, {**first, "message": first["message"] + note, "replayed": True})
+
+    task = stored(services, task_id)
+    wait = services.settings.new_wait
+    return waiting.wait_for(services, task, wait, _is_started, answer)  # type: ignore[return-value]
+
+
+def check_webhook(services: Services, args: dict[str, Any]) -> None:
+    """NotConfigured for a notify_url when no secret would sign its events."""
+    if "notify_url" in args and services.config.webhook_secret() is None:
+        raise NotConfigured(
+            "notify_url needs a webhook secret to sign the events: the operator sets it with "
+            "the config command (key webhook_secret) or CODEGEN_MCP_WEBHOOK_SECRET",
+            details={"missing": ["webhook_secret"], "field": "notify_url"},
+        )
+
+
+def _webhook(args: dict[str, Any]) -> dict[str, Any]:
+    """The task's webhook fields (none without notify_url)."""
+    if "notify_url" not in args:
+        return {}
+    events = notify_args.selected(args.get("notify_events"))
+    return {"notify_url": args["notify_url"], "notify_events": events}
 
 
 def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
@@ -113,14 +141,19 @@ def list_tasks(services: Services, args: dict[str, Any]) -> TaskList:
     return answers.task_list(rows[: args["limit"]])
 
 
-def task_status(services: Services, args: dict[str, Any]) -> TaskStatus:
+def task_status(services: Services, args: dict[str, Any]) -> TaskStatus | Pending:
     """Where a task stands; with `wait`, once it moves (or the wait is over)."""
     task = stored(services, args["task_id"])
-    # A settled task (paused, completed, failed, cancelled) moves only when someone acts:
-    # waiting on it would only burn the caller's time.
-    if args.get("wait") and not State(task["state"]).settled:
-        task = _wait_for_change(services, task, args["wait"])
-    return answers.task_status(task)
+    seen = (task["state"], task.get("api_status"))
+
+    def moved(now: dict[str, Any]) -> bool:
+        # A settled task (paused, completed, failed, cancelled) moves only when someone
+        # acts: waiting on it would only burn the caller's time.
+        return State(now["state"]).settled or (now["state"], now.get("api_status")) != seen
+
+    if State(task["state"]).settled or not args.get("wait"):
+        return answers.task_status(task)
+    return waiting.wait_for(services, task, args["wait"], moved, answers.task_status)  # type: ignore[return-value]
 
 
 def stored(services: Services, task_id: str) -> dict[str, Any]:
@@ -145,31 +178,29 @@ def not_found(services: Services, task_id: str) -> NotFound:
 
 
 # -- helpers -------------------------------------------------------------------------
-def _handed_over(services: Services, task_id: str, created: str, what: str) -> Started | None:
-    """Hand a recorded task to the workers; an answer of its own if the broker did not take it.
+def _started(
+    services: Services, taken: intake.Taken, task: dict[str, Any], what: str
+) -> Started | Pending:
+    """Wait (at most `new_wait`) for a worker to start the run, when its budget has a slot
+    for it by then; else answer at once that it is queued, with its place in line."""
+    wait = services.settings.new_wait
+    if taken.start_in() > wait:
+        wait = 0.0  # it cannot start within the wait: holding the caller would only cost
 
-    The task is recorded by then, and the sweep launches queued tasks that nobody launched: an
-    error would make the caller send it again and so start a second run."""
-    try:
-        services.queue.send(queue.LAUNCH, task_id)
-    except StoreUnavailable as exc:
-        log.warning("task %s recorded, but the broker did not take it: %s", task_id, exc.message)
-        later = math.ceil(services.settings.requeue_after + services.settings.poll_interval)
-        return answers.recorded_only(
-            task_id,
-            created,
-            f"{what} recorded and queued; the queue did not answer, so the sweep will "
-            f"start it within about {later} s. Do not send it again: poll task_status with "
-            "this task_id.",
-        )
-    return None
+    def answer(now: dict[str, Any]) -> Started:
+        return _start_answer(now, taken, what)
+
+    stored_task = {**task, "state": State.QUEUED.value, "created_at": taken.created_at}
+    return waiting.wait_for(services, stored_task, wait, _is_started, answer)  # type: ignore[return-value]
 
 
-def _started(services: Services, task_id: str, what: str) -> Started:
-    """Wait briefly for a worker to start the run, so most callers get the run id at once."""
-    task = _wait_until_started(services, task_id, services.settings.new_wait)
-    if task["state"] == State.QUEUED:
-        return answers.started(task, f"{what} queued; poll task_status with this task_id.")
+def _is_started(task: dict[str, Any]) -> bool:
+    return task["state"] != State.QUEUED
+
+
+def _start_answer(task: dict[str, Any], taken: intake.Taken | None, what: str) -> Started:
+    if task["state"] == State.QUEUED and taken is not None:
+        return answers.queued(task, taken, _queued_message(what, taken))
     if task["state"] == State.FAILED and not task.get("started_at"):
         details = answers.run_fields(task)
         error = TaskFailed(task.get("error") or "the task failed", details=details)
@@ -181,30 +212,13 @@ def _started(services: Services, task_id: str, what: str) -> Started:
     return answers.started(task, f"{what} started successfully.")
 
 
-def _wait_until_started(services: Services, task_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    pause = 0.01
-    while True:
-        # Just created; or, for a replayed idempotency key, perhaps removed by retention since.
-        task = stored(services, task_id)
-        if task["state"] != State.QUEUED or time.monotonic() >= deadline:
-            return task
-        time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
-        pause = min(pause * 2, 0.1)
-
-
-def _wait_for_change(services: Services, task: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll two fields of the task until its state or Codegen status moves, or the timeout."""
-    seen = (task["state"], task.get("api_status"))
-    deadline = time.monotonic() + timeout
-    pause = 0.05
-    while (left := deadline - time.monotonic()) > 0:
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.5)
-        now = services.store.fields([task["task_id"]], "state", "api_status")[0]
-        if (now["state"], now["api_status"]) != seen:
-            break
-    return services.store.get(task["task_id"]) or task
+def _queued_message(what: str, taken: intake.Taken) -> str:
+    budget = "create" if taken.bucket == "create" else "resume"
+    return (
+        f"{what} queued, number {taken.position} in line; the Codegen {budget} budget should "
+        f"let it start in about {math.ceil(taken.start_in())} s (at {taken.start_at_iso()}). "
+        "Poll task_status with this task_id."
+    )
 
 
 def _state_filter(value: str | None) -> State | None:

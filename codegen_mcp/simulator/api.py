@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 
 from codegen_mcp.simulator import catalog, pr_actions
 from codegen_mcp.simulator.api_webhooks import webhook_routes
-from codegen_mcp.simulator.errors import NOT_A_MEMBER, message_error
+from codegen_mcp.simulator.errors import NOT_A_MEMBER, message_error, run_not_found
 from codegen_mcp.simulator.gate import View, guarded
 from codegen_mcp.simulator.hooks_validation import check_webhooks
 from codegen_mcp.simulator.pages import page
@@ -66,7 +66,7 @@ def _membership(state: SimState) -> Member:
     def member(checks: Checks, org: int) -> None:
         """Send every validation error found (422), then check membership (403)."""
         checks.done()
-        if org != state.config.org_id:
+        if org not in state.config.organizations(g.get("sim_token")):
             raise message_error(403, NOT_A_MEMBER)
 
     return member
@@ -89,7 +89,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         check_webhooks(checks, body)
         member(checks, org)
         assert prompt is not None  # checks.done() passed, so the field was a string
-        return state.create_run(user_id, prompt, repo_id, body)
+        return state.create_run(user_id, prompt, repo_id, body, org=org)
 
     @route(f"{ORG}/agent/run/<run_id>", "get", "read", "GET")
     def get_run(user_id: int, org_id: str, run_id: str) -> Any:
@@ -97,7 +97,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         org = checks.path_int("org_id", org_id)
         agent_run_id = checks.path_int("agent_run_id", run_id)
         member(checks, org)
-        return state.get_run(agent_run_id)
+        return _in_org(state, agent_run_id, org)
 
     @route(f"{ORG}/agent/runs", "list", "read", "GET")
     def list_runs(user_id: int, org_id: str) -> Any:
@@ -108,7 +108,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         wanted_user = checks.query_int(args, "user_id", 0) if "user_id" in args else None
         skip, limit = _paging(checks)
         member(checks, org)
-        return state.list_runs(wanted_user, args.get("source_type"), skip, limit)
+        return state.list_runs(org, wanted_user, args.get("source_type"), skip, limit)
 
     @route(f"{ORG}/agent/run/resume", "resume", "resume", "POST")
     def resume(user_id: int, org_id: str) -> Any:
@@ -122,6 +122,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
         check_webhooks(checks, body)
         member(checks, org)
         assert agent_run_id is not None and prompt is not None
+        _in_org(state, agent_run_id, org)
         return state.resume_run(agent_run_id, prompt, body)
 
     def pr_action(action: str) -> View:
@@ -132,6 +133,7 @@ def _agent_run_routes(state: SimState, route: Route, member: Member) -> None:
             agent_run_id = checks.body_int(body, "agent_run_id", required=True)
             member(checks, org)
             assert agent_run_id is not None
+            _in_org(state, agent_run_id, org)
             if action == "unban":
                 return pr_actions.unban(state, agent_run_id)
             return pr_actions.stop_agents_on_pr(state, agent_run_id, action)
@@ -153,6 +155,7 @@ def _account_routes(state: SimState, route: Route, member: Member) -> None:
         skip, limit = _paging(checks)
         reverse = checks.query_bool(request.args, "reverse", False)
         member(checks, org)
+        _in_org(state, agent_run_id, org)
         return state.run_logs(agent_run_id, skip, limit, reverse)
 
     @route("/v1/users/me", "me", "read", "GET")
@@ -164,7 +167,7 @@ def _account_routes(state: SimState, route: Route, member: Member) -> None:
         checks = Checks()
         skip, limit = _paging(checks)
         checks.done()
-        return page(catalog.organizations(state.config), skip, limit)
+        return page(catalog.organizations(state.config, g.get("sim_token")), skip, limit)
 
     @route(f"{ORG}/repos", "repos", "read", "GET")
     def repos(user_id: int, org_id: str) -> Any:
@@ -172,7 +175,15 @@ def _account_routes(state: SimState, route: Route, member: Member) -> None:
         org = checks.path_int("org_id", org_id)
         skip, limit = _paging(checks)
         member(checks, org)
-        return page(catalog.repositories(state.config), skip, limit)
+        return page(catalog.repositories(state.config, org), skip, limit)
+
+
+def _in_org(state: SimState, run_id: int, org: int) -> dict[str, Any]:
+    """Run `run_id` as the API shows it; the API's 404 if it is not in organization `org`."""
+    run = state.get_run(run_id)
+    if run["organization_id"] != org:
+        raise run_not_found()
+    return run
 
 
 def _paging(checks: Checks) -> tuple[int, int]:

@@ -30,17 +30,22 @@ def user(user_id: int) -> dict[str, Any]:
     }
 
 
-def organizations(config: SimConfig) -> list[dict[str, Any]]:
-    """The organizations the simulated user belongs to: the one configured."""
-    return [{"id": config.org_id, "name": ORG_NAME, "settings": {}}]
+def organizations(config: SimConfig, token: str | None = None) -> list[dict[str, Any]]:
+    """The organizations the simulated user (of `token`) belongs to."""
+    named = [(config.org_id, ORG_NAME)]
+    named += [(org, f"{ORG_NAME} {org}") for org in config.organizations() if org != config.org_id]
+    orgs = config.organizations(token)
+    return [{"id": org, "name": name, "settings": {}} for org, name in named if org in orgs]
 
 
-def repositories(config: SimConfig) -> list[dict[str, Any]]:
-    """Config repos may be partial; fill in every field the real API sends."""
-    return [_repository(config, repo) for repo in config.repos]
+def repositories(config: SimConfig, org_id: int | None = None) -> list[dict[str, Any]]:
+    """Config repos may be partial; fill in every field the real API sends. Every
+    organization has the same repositories (under its own organization_id)."""
+    org = config.org_id if org_id is None else org_id
+    return [_repository(org, repo) for repo in config.repos]
 
 
-def _repository(config: SimConfig, repo: dict[str, Any]) -> dict[str, Any]:
+def _repository(org_id: int, repo: dict[str, Any]) -> dict[str, Any]:
     full_name = repo.get("full_name") or f"acme/{repo.get('name', 'repo')}"
     return {
         "id": repo["id"],
@@ -48,7 +53,7 @@ def _repository(config: SimConfig, repo: dict[str, Any]) -> dict[str, Any]:
         "full_name": full_name,
         "description": repo.get("description", f"The {full_name} repository"),
         "github_id": repo.get("github_id", 900_000_000 + int(repo["id"])),
-        "organization_id": config.org_id,
+        "organization_id": org_id,
         "visibility": repo.get("visibility", "PRIVATE"),
         "archived_time": repo.get("archived_time"),
         "setup_status": repo.get("setup_status", "COMPLETED"),

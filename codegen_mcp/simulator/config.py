@@ -33,6 +33,11 @@ def default_repos() -> list[dict[str, Any]]:
 class SimConfig:
     tokens: dict[str, int] = field(default_factory=lambda: {"sim-token": 7})
     org_id: int = 1
+    # More organizations every token belongs to. A run lives in the organization it was
+    # created in: asked for in another one, it is a 404, as on the real API.
+    org_ids: tuple[int, ...] = ()
+    # Tokens that belong to some of the organizations only (a 403 in the others).
+    token_orgs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     repos: list[dict[str, Any]] = field(default_factory=default_repos)
     read_limit: Limit = (60, 30.0)
     create_limit: Limit = (10, 60.0)
@@ -53,6 +58,12 @@ class SimConfig:
             raise ValueError("resume_on_active must be 'accept' or 'reject'")
         if not self.tokens:
             raise ValueError("at least one token is needed")
+
+    def organizations(self, token: str | None = None) -> tuple[int, ...]:
+        """The organizations `token` belongs to (every token: org_id, then org_ids)."""
+        if token is not None and token in self.token_orgs:
+            return tuple(self.token_orgs[token])
+        return (self.org_id, *(org for org in self.org_ids if org != self.org_id))
 
     def limits(self) -> dict[str, Limit]:
         """The rate limit of each bucket (read, create, resume, logs, webhook_test) this simulator

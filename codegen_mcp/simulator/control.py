@@ -45,6 +45,7 @@ def _bench_routes(bp: Blueprint, state: SimState) -> None:
         return json_response(
             {
                 "org_id": cfg.org_id,
+                "org_ids": list(cfg.organizations()),
                 "tokens": cfg.tokens,
                 "limits": cfg.limits(),
                 "active_seconds": cfg.active_seconds,

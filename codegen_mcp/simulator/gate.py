@@ -77,6 +77,7 @@ def _authenticate(state: SimState) -> tuple[str, int]:
     user_id = state.user_for(token.strip()) if scheme.lower() == "bearer" else None
     if user_id is None:
         raise detail_error(401, "Invalid or missing API token")
+    g.sim_token = token.strip()  # the membership check asks which organizations it has
     return token.strip(), user_id
 
 

@@ -74,9 +74,15 @@ class SimState:
     # -- the agent-run API -------------------------------------------------------------------
 
     def create_run(
-        self, user_id: int, prompt: str, repo_id: int | None, body: dict[str, Any]
+        self,
+        user_id: int,
+        prompt: str,
+        repo_id: int | None,
+        body: dict[str, Any],
+        org: int | None = None,
     ) -> dict[str, Any]:
-        """`body` is what the client sent: kept as is, and its metadata echoed back."""
+        """`body` is what the client sent: kept as is, and its metadata echoed back. The run
+        lives in organization `org` (default: the configured org_id)."""
         with self.lock:
             quota = self.config.run_quota
             if quota is not None and self._creates >= quota:
@@ -85,6 +91,7 @@ class SimState:
                 raise message_error(404, NO_SUCH_REPO)
             now = self.clock()
             run = self._new_run(now, user_id, "API", prompt, repo_id)
+            run.org_id = self.config.org_id if org is None else org
             run.create_body = body
             run.metadata = body.get("metadata")
             self.events.created(run, body)
@@ -98,14 +105,16 @@ class SimState:
             return self._found(run_id).public()
 
     def list_runs(
-        self, user_id: int | None, source_type: str | None, skip: int, limit: int
+        self, org: int, user_id: int | None, source_type: str | None, skip: int, limit: int
     ) -> dict[str, Any]:
-        """One page of runs, newest first, filtered by user and source type as the API does."""
+        """One page of organization `org`'s runs, newest first, filtered by user and source
+        type as the API does."""
         with self.lock:
             runs = [
                 run
                 for run in self._newest_first()
-                if (user_id is None or run.user_id == user_id)
+                if run.org_id == org
+                and (user_id is None or run.user_id == user_id)
                 and (source_type is None or run.source_type == source_type)
             ]
             return page([run.public() for run in runs], skip, limit)

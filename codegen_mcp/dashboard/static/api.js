@@ -34,6 +34,11 @@ export function storeToken(token) {
   }
 }
 
+// The token this page sends, wherever it is kept (null: none).
+export function currentToken() {
+  return storedToken() || memoryToken;
+}
+
 export function forgetToken() {
   memoryToken = null;
   try {
@@ -46,7 +51,7 @@ export function forgetToken() {
 
 export async function call(command, args = {}) {
   const headers = { "Content-Type": "application/json", Accept: "application/json" };
-  const token = storedToken() || memoryToken;
+  const token = currentToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(ENDPOINT, {
     method: "POST",

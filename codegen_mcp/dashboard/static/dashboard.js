@@ -1,7 +1,10 @@
-// The dashboard: polls the POST / commands every couple of seconds and redraws what changed.
+// The dashboard: reads the POST / commands and redraws what changed, each time the server's
+// event stream (GET /events) says a task changed; against a server without one, or while the
+// stream is down, it polls every couple of seconds instead.
 
 import { AuthRequired, call, forgetToken, storeToken, storedToken } from "./api.js";
 import { clock, el, refreshAges } from "./dom.js";
+import { Push } from "./events.js";
 import { descendantRuns, detailView, pageOf, stateCounts, taskRows, treeView } from "./views.js";
 
 const POLL_MS = 2000;
@@ -48,7 +51,8 @@ async function tick() {
     await refresh();
     waitingForToken = false;
     showApp();
-    setConnection("live", `live · updated ${clock(new Date().toISOString())}`);
+    const how = push.live ? "" : " (polling)";
+    setConnection("live", `live${how} · updated ${clock(new Date().toISOString())}`);
   } catch (error) {
     if (error instanceof AuthRequired) {
       askForToken(error.message === "rejected");
@@ -57,8 +61,36 @@ async function tick() {
     }
   } finally {
     running = false;
-    if (!waitingForToken && !document.hidden) timer = setTimeout(tick, again ? 0 : POLL_MS);
+    const delay = again ? 0 : nextTickMs();
+    if (!waitingForToken && !document.hidden && delay !== null) timer = setTimeout(tick, delay);
   }
+}
+
+// While the stream is live, changes come as events: only the selected running task's agent
+// log (not an event) is read on a clock.
+function nextTickMs() {
+  if (!push.live) return POLL_MS;
+  const status = data.status;
+  const logging = status && !status.missing && !SETTLED.has(status.state);
+  return logging ? LOGS_EVERY_MS : null;
+}
+
+// -- the event stream ---------------------------------------------------------------------
+const push = new Push({
+  // ready (changes may have gone by while polling), missed, or a task's event: redraw
+  onMessage: () => {
+    if (!document.hidden) tick();
+  },
+  onAuthRequired: (error) => askForToken(error.message === "rejected"),
+  onPolling: () => tick(), // the stream is down or absent: the ticks poll from here on
+});
+
+function listen() {
+  if (!waitingForToken) push.start();
+}
+
+function stopListening() {
+  push.stop();
 }
 
 async function refresh() {
@@ -235,6 +267,7 @@ function saveFilters() {
 function setConnection(kind, text) {
   const node = $("connection");
   node.className = `connection-state connection-${kind}`;
+  node.dataset.push = push.live ? "events" : "polling";
   node.textContent = text;
   $("forget-token").hidden = !storedToken();
 }
@@ -248,6 +281,7 @@ function showApp() {
 // Any 401 hides and drops every piece of task data before asking for the token.
 function askForToken(rejected) {
   waitingForToken = true;
+  stopListening();
   if (rejected) forgetToken();
   wipe();
   $("app").hidden = true;
@@ -289,9 +323,12 @@ function wireControls() {
     $("token").value = "";
     $("login-error").textContent = "";
     setConnection("live", "checking the token…");
+    waitingForToken = false; // a wrong token brings the form back (both calls answer 401)
     tick();
+    listen();
   });
   $("forget-token").addEventListener("click", () => {
+    stopListening();
     forgetToken();
     wipe();
     tick();
@@ -303,3 +340,4 @@ function wireControls() {
 
 wireControls();
 tick();
+listen();

@@ -1,0 +1,86 @@
+"""`codegen-mcp mcp` as a host runs it, over stdio or Streamable HTTP, for the MCP Tasks
+tests: clients connect to it, and a test can restart it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import requests
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from codegen_mcp.local.processes import settings_env
+from codegen_mcp.local.redis import free_port
+from codegen_mcp.settings import Settings
+from tests.support import ROOT, wait_for
+from tests.test_mcp import MCP_COMMAND
+
+
+class Servers:
+    """Connects clients to `codegen-mcp mcp` over one transport; `restart` gives a new
+    server process (stdio: each client starts its own anyway)."""
+
+    def __init__(self, transport: str, settings: Settings, logs: Path) -> None:
+        self.transport = transport
+        self.env = settings_env(settings)
+        self.logs = logs
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        if transport == "http":
+            self.restart()
+
+    def restart(self) -> None:
+        """Stop the HTTP server (if one runs) and start another, on a new port."""
+        self.stop()
+        port = free_port()
+        with open(self.logs / f"mcp-{port}.log", "wb") as output:
+            self.process = subprocess.Popen(
+                [*MCP_COMMAND, "--transport", "http", "--port", str(port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{port}/mcp"
+        wait_for(self._listening, 30, "the MCP HTTP server to listen")
+
+    def _listening(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, "MCP server exited"
+        try:
+            requests.post(self.url, timeout=1)
+        except requests.ConnectionError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGTERM)
+            assert self.process.wait(15) == 0
+            self.process = None
+
+    @asynccontextmanager
+    async def client(self, *extensions: Any, mode: str = "auto") -> AsyncIterator[Client]:
+        """A client of the running server (stdio: of a server process of its own)."""
+        if self.transport == "stdio":
+            params = StdioServerParameters(
+                command=MCP_COMMAND[0], args=MCP_COMMAND[1:], env=self.env, cwd=ROOT
+            )
+            async with Client(params, extensions=list(extensions), mode=mode) as client:
+                yield client
+            return
+        timeout = httpx2.Timeout(30.0, read=60.0)
+        async with (
+            httpx2.AsyncClient(timeout=timeout) as http,
+            Client(
+                streamable_http_client(self.url, http_client=http),
+                extensions=list(extensions),
+                mode=mode,
+            ) as client,
+        ):
+            yield client
