@@ -30,8 +30,8 @@ from codegen_mcp.store import TaskStore
 from codegen_mcp.store_codec import text
 from codegen_mcp.store_scripts import REMOVE
 
-# Tasks per Lua call: a call holds Redis about 85 µs a task on a busy 2-core machine
-# (bench/README.md, "Memory under retention"): about 8 ms a batch, 25 ms at worst.
+# Tasks per Lua call: a call holds Redis 50-85 µs a task on a shared 2-core machine
+# (bench/README.md, "Memory under retention"): 5-8 ms a batch, 25 ms at worst.
 BATCH = 100
 PASSES = 10  # batches per run at most (1,000 tasks a minute: far above any creation rate)
 RECHECK = 300.0  # seconds before a task kept for its delivery is looked at again
