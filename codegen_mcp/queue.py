@@ -15,6 +15,7 @@ LAUNCH = "codegen_mcp.launch"
 SWEEP = "codegen_mcp.sweep"
 FINISHED = "codegen_mcp.finished"
 DELIVER = "codegen_mcp.deliver"
+WEBHOOK = "codegen_mcp.webhook"
 
 
 def queue_name(settings: Settings) -> str:

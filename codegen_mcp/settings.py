@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from codegen_mcp import sentinel
 from codegen_mcp.errors import ConfigurationError
@@ -83,6 +84,9 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     auth_failure_limit: RateLimit = RateLimit(10, 60.0)
     read_timeout: float = 10.0
+    # Where Codegen can reach this deployment (its run webhooks, docs/webhooks-in.md); None: no
+    # webhooks are asked for, the sweep alone watches.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -123,6 +127,7 @@ class Settings:
             "allowed_hosts": _names(env.get("CODEGEN_MCP_ALLOWED_HOSTS", "")),
             "auth_failure_limit": _limit(env, "CODEGEN_MCP_AUTH_FAILURE_LIMIT", "10/60"),
             "read_timeout": _float(env, "CODEGEN_MCP_READ_TIMEOUT", 10.0, minimum=1.0),
+            "public_url": public_url(env.get("CODEGEN_MCP_PUBLIC_URL", "")),
         }
         values.update(overrides)
         return cls(**values)
@@ -167,6 +172,7 @@ class Settings:
             "CODEGEN_ORG_ID": self.org_id,
             "CODEGEN_MCP_AUTH_TOKEN": self.auth_token,
             "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
+            "CODEGEN_MCP_PUBLIC_URL": self.public_url,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env
@@ -178,6 +184,24 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     if sentinel.is_sentinel(url):
         sentinel.parse(str(url), "REDIS_URL")
     return url
+
+
+def public_url(text: str, name: str = "CODEGEN_MCP_PUBLIC_URL") -> str | None:
+    """An http(s) base URL without query or fragment, its trailing slash dropped; None when
+    blank; ConfigurationError naming `name` for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{name} must be an http:// or https:// URL with a host name, got {text!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"{name} must not carry a query, a fragment or a login, got {text!r}"
+        )
+    return text.rstrip("/")
 
 
 def _int(env: Mapping[str, str], name: str) -> int | None:

@@ -112,6 +112,28 @@ class Keys:
         """Marker: a stale task (or outbox entry "id:seq") was sent to the queue lately."""
         return self._join("requeued", member)
 
+    # -- run webhooks received from Codegen (webhooks_in.py, workers/confirm.py) -------------
+    def hook_tokens(self) -> str:
+        """Hash: SHA-256 of a task's webhook path token → the task id."""
+        return self._join("hooks", "tokens")
+
+    def hook_seen(self, digest: str) -> str:
+        """Marker: a delivery (its id, else its body's digest) was received lately."""
+        return self._join("hooks", "seen", digest)
+
+    def hook_read(self, run_id: object) -> str:
+        """Marker: a webhook's confirming read of a run went out moments ago."""
+        return self._join("hooks", "read", run_id)
+
+    def hook_deferred(self, run_id: object) -> str:
+        """Marker: a confirming read of a run is scheduled for the end of that moment."""
+        return self._join("hooks", "deferred", run_id)
+
+    def hooks(self, what: str) -> str:
+        """The deployment's webhook health: "working" (they arrive) or "degraded" (one was
+        missed)."""
+        return self._join("hooks", what)
+
     # -- idempotency keys (idempotency.py) ---------------------------------------------
     def idempotency(self, scope: str, key: str) -> str:
         """The claim of one idempotency key within `scope` (a caller, or the deployment):

@@ -23,6 +23,7 @@ from codegen_mcp import (
     metrics,
     secret,
     web_edge,
+    webhooks_in,
 )
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -46,6 +47,7 @@ def create_app(services: Services) -> Flask:
     web_edge.install(app, services.settings, exempt_blueprint=dashboard.NAME)
     app.register_blueprint(commands_blueprint(services))
     app.register_blueprint(ops_blueprint(services))
+    app.register_blueprint(webhooks_in.blueprint(services))  # Codegen's run webhooks
     install_envelope(app)
     return app
 

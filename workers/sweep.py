@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from codegen_mcp import inbox, queue
@@ -22,16 +20,13 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
-from workers import delivery, launch, observe, sweep_lock, upstream
+from workers import delivery, launch, observe, sweep_cover, sweep_lock, sweep_pages
 
 log = logging.getLogger(__name__)
 
 STALE_OUTBOX = 30.0
-MAX_PAGES = 100
-MANY_UNSEEN = 10
 REOPEN_WINDOW = 24 * 3600.0
 REOPEN_CHECK_SWEEPS = 6
-LIST_PAGE = 100
 
 
 @dataclass
@@ -89,7 +84,8 @@ def _sweep(services: Services, report: SweepReport) -> None:
     orchestrators = inbox.pending_orchestrators(services.store)
     report.watched = len(watched)
     report.orchestrators = len(orchestrators)
-    if not watched and not orchestrators:
+    due = sweep_cover.due(services, watched)  # runs that webhooks report are looked at less
+    if not due and not orchestrators:
         report.reopen_check = _reopen_check_due(services)
         if not report.reopen_check:
             return
@@ -99,7 +95,7 @@ def _sweep(services: Services, report: SweepReport) -> None:
         report.error = exc.message
         return
     try:
-        seen = _poll(services, client, [task_id for task_id, _ in watched], orchestrators, report)
+        seen = _poll(services, client, due, orchestrators, report)
         _free_orchestrators(services, client, orchestrators, seen, report)
     except ApiError as exc:
         report.error = exc.message
@@ -139,9 +135,9 @@ def _poll(
         seen.update(page)
         _apply(services, page, wanted, report, paused)
 
-    _list_pages(services, client, [*wanted, *orchestrators], oldest, report, on_page)
+    sweep_pages.list_pages(services, client, [*wanted, *orchestrators], oldest, report, on_page)
     missing = {run_id: ids for run_id, ids in wanted.items() if run_id not in seen}
-    _get_each(services, client, missing, report)
+    sweep_pages.get_each(services, client, missing, report)
     return seen
 
 
@@ -164,6 +160,7 @@ def _apply(
     tasks = store.get_many([task_id for _, task_id in targets])
     for (run_id, task_id), task in zip(targets, tasks, strict=True):
         if task is not None and observe.apply(services, task_id, page[run_id], task):
+            sweep_cover.seen_by_sweep(services, task_id, page[run_id])
             report.changed += 1
     store.mark_checked([t for run_id in page for t in wanted.get(run_id, ())])
     delivery.remember_orchestrators(services, page)
@@ -191,87 +188,6 @@ def _free_orchestrators(
             report.get_calls += 1
         if delivery.is_idle(run.status):
             services.queue.send(queue.DELIVER, orchestrator, True, delivery.look(run))
-
-
-def _list_pages(
-    services: Services,
-    client: CodegenClient,
-    wanted: list[int],
-    oldest: float,
-    report: SweepReport,
-    on_page: Callable[[list[Run]], None],
-) -> None:
-    """Page through the token's API runs, newest first, until every wanted run was seen.
-
-    Normally ceil(N/100) + 2 pages; more only while many wanted runs are still unseen
-    (runs finished out of order push the watched ones deeper) and the pages are not yet
-    older than the oldest watched task. Stops, keeping what it read, when the budget or
-    the sweep's time runs out: the next sweep carries on.
-    """
-    user = upstream.user_id(services, client)
-    unseen = set(wanted)
-    usual = math.ceil(len(wanted) / LIST_PAGE) + 2
-    for page in range(MAX_PAGES):
-        if page >= usual and len(unseen) < MANY_UNSEEN:
-            break  # the few left are cheaper one by one
-        client.max_wait = report.time_left()
-        if page and not client.max_wait:
-            break
-        try:
-            runs, _total = client.list_runs(
-                user_id=user, source_type="API", skip=page * LIST_PAGE, limit=LIST_PAGE
-            )
-        except ApiRateLimited as exc:
-            report.error = exc.message
-            return
-        report.list_calls += 1
-        unseen.difference_update(run.id for run in runs)
-        on_page(runs)
-        if not unseen or len(runs) < LIST_PAGE:
-            return
-        last = runs[-1].created_at
-        if last is not None and last.timestamp() < oldest - 300:
-            return  # older than every watched task: the rest are not on later pages either
-
-
-def _get_each(
-    services: Services, client: CodegenClient, missing: dict[int, list[str]], report: SweepReport
-) -> None:
-    """Runs the list did not show, least recently checked first, with the budget left now."""
-    client.max_wait = 0.0
-    for index, (run_id, task_ids) in enumerate(missing.items()):
-        if not report.time_left():
-            report.unchecked = len(missing) - index
-            return
-        try:
-            run = client.get_run(run_id)
-        except ApiRateLimited:
-            report.unchecked = len(missing) - index
-            return
-        except ApiNotFound as exc:
-            _run_not_found(services, task_ids, exc.message)
-            continue
-        report.get_calls += 1
-        for task_id in task_ids:
-            if observe.apply(services, task_id, run):
-                report.changed += 1
-        services.redis.hdel(services.store.keys.missing(), *task_ids)
-        services.store.mark_checked(task_ids)
-
-
-def _run_not_found(services: Services, task_ids: list[str], message: str) -> None:
-    """One 404 can be a blip (or a config change in flight); two in a row mean it is gone."""
-    key = services.store.keys.missing()
-    for task_id in task_ids:
-        if services.redis.hincrby(key, task_id, 1) >= 2:
-            services.redis.hdel(key, task_id)
-            observe.fail(
-                services,
-                task_id,
-                f"the agent run is gone upstream: {message}",
-                allowed=[State.RUNNING],
-                code="upstream_not_found",
-            )
 
 
 def requeue_lost(services: Services) -> int:

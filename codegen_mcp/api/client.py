@@ -64,11 +64,15 @@ class CodegenClient:
         metadata: dict[str, Any] | None = None,
         repo_id: int | None = None,
         model: str | None = None,
+        webhooks: list[dict[str, str]] | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Start an agent run with `prompt`; the run as the API created it. Never retried once it
-        may have been sent: ApiUnavailable means the run may or may not exist."""
+        may have been sent: ApiUnavailable means the run may or may not exist. `webhooks`
+        ([{url, secret}]) asks Codegen to report the run's end there."""
         body: dict[str, Any] = {"prompt": prompt}
+        if webhooks:
+            body["webhooks"] = webhooks
         if metadata is not None:
             body["metadata"] = metadata
         if repo_id is not None:
@@ -110,11 +114,15 @@ class CodegenClient:
         prompt: str,
         *,
         model: str | None = None,
+        webhooks: list[dict[str, str]] | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Send `prompt` to run `run_id` as a follow-up; the run as it stands after. Like
-        create_run, never blindly retried. Without `model` the run keeps its own."""
+        create_run, never blindly retried. Without `model` the run keeps its own; `webhooks`
+        as in create_run."""
         body: dict[str, Any] = {"agent_run_id": run_id, "prompt": prompt}
+        if webhooks:
+            body["webhooks"] = webhooks
         if model is not None:
             body["model"] = model
         path = self._org("/agent/run/resume")
