@@ -105,7 +105,8 @@ TOOLS: dict[str, ToolSpec] = {
         ConfigAnswer,
         "Read or set the Codegen API token and organization id used for every run from "
         "the next API call on. get shows where each value comes from (runtime, "
-        "environment or unset); a token is only ever shown masked.",
+        "environment or unset); a token is only ever shown masked. Key org_webhook reads or "
+        "sets the organization's run webhook at Codegen (a URL, or off; its secret never shown).",
     ),
     "list": ToolSpec(
         "List tracked tasks",

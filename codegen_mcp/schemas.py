@@ -148,15 +148,15 @@ class ConfigArgs(Args):
     )
     key = Text(
         validate=validate.Length(min=1, max=64),
-        metadata=_about("api_token or org_id; get without a key shows both."),
+        metadata=_about("api_token, org_id or org_webhook; get without a key: the first two."),
     )
     value = fields.Raw(
         metadata={
             **_about(
-                "The new value, for set: the token (printable ASCII, no spaces), or the "
-                "organization id (a positive integer, or its digits as a string)."
+                "The new value for set: the token (printable ASCII), the org id (a positive "
+                'integer), or the org webhook (a URL, {"url", "enabled", "secret"}, or off).'
             ),
-            "json_type": ["string", "integer"],
+            "json_type": ["string", "integer", "object"],
         },
     )
 

@@ -144,6 +144,22 @@ class CodegenClient:
         body = {"agent_run_id": run_id}
         return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
 
+    # -- the organization's run webhook (org_webhook.py) ------------------------------
+    def org_webhook(self) -> dict[str, Any]:
+        """The organization's run webhook: `{url, enabled, has_secret}` (never the secret)."""
+        return self._request("GET", self._org("/webhooks/agent-run"), "read")
+
+    def set_org_webhook(self, url: str, enabled: bool, secret: str | None) -> dict[str, Any]:
+        """Point the organization's run webhook at `url`; Codegen's answer (without secret)."""
+        body: dict[str, Any] = {"url": url, "enabled": enabled}
+        if secret is not None:
+            body["secret"] = secret
+        return self._request("POST", self._org("/webhooks/agent-run"), "resume", json=body)
+
+    def delete_org_webhook(self) -> dict[str, Any]:
+        """Forget the organization's run webhook."""
+        return self._request("DELETE", self._org("/webhooks/agent-run"), "resume")
+
     # -- account -----------------------------------------------------------------------
     def models(self) -> dict[str, Any]:
         """The models a run may use, as GET /models answers: `providers[].models[{label,
@@ -258,6 +274,7 @@ def endpoint_name(method: str, path: str) -> str:
         ("/users/me", "me"),
         ("/repos", "repos"),
         ("/models", "models"),
+        ("/webhooks/agent-run", "org_webhook"),
     ):
         if path.endswith(suffix):
             return name

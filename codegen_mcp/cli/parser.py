@@ -163,12 +163,12 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
-    config = sub.add_parser("config", help="the Codegen token and org id, at runtime")
+    config = sub.add_parser("config", help="the Codegen token, org id and org webhook")
     actions = config.add_subparsers(required=True, metavar="ACTION")
     get = actions.add_parser("get", parents=[common], help="show one setting or all")
-    get.add_argument("key", nargs="?", metavar="KEY", help="api_token or org_id")
+    get.add_argument("key", nargs="?", metavar="KEY", help="api_token, org_id or org_webhook")
     get.set_defaults(run=remote.command(remote.config_get))
     put = actions.add_parser("set", parents=[common], help="set a setting")
-    put.add_argument("key", metavar="KEY", help="api_token or org_id")
-    put.add_argument("value", metavar="VALUE")
+    put.add_argument("key", metavar="KEY", help="api_token, org_id or org_webhook")
+    put.add_argument("value", metavar="VALUE", help="for org_webhook: a URL, or off")
     put.set_defaults(run=remote.command(remote.config_set))
