@@ -122,16 +122,12 @@ class Keys:
         return self._join("hooks", "seen", digest)
 
     def hook_read(self, run_id: object) -> str:
-        """Marker: a webhook's confirming read of a run went out moments ago."""
+        """Counter: a run's confirming reads in the current window (workers/confirm.py)."""
         return self._join("hooks", "read", run_id)
 
-    def hook_deferred(self, run_id: object) -> str:
-        """Marker: a confirming read of a run is scheduled for the end of that moment."""
-        return self._join("hooks", "deferred", run_id)
-
     def hooks(self, what: str) -> str:
-        """The deployment's webhook health: "working" (they arrive) or "degraded" (one was
-        missed)."""
+        """The webhooks' own records: "working" (they arrive), "degraded" (one was missed),
+        "pending" (set of hinted runs to read), "reader" (the lock of the one draining it)."""
         return self._join("hooks", what)
 
     # -- idempotency keys (idempotency.py) ---------------------------------------------

@@ -89,7 +89,8 @@ def _receive(services: Services, token: str) -> tuple[Response, int]:
     if hint is None:
         return _refused(services, 400, "bad_body", "the body is not a JSON object")
     recorder.count("hooks", f"signature|{verdict.form or 'none'}")
-    if not _first_time(services, _delivery_key(body, hint)):
+    seen_key = _delivery_key(task_id, body, hint)
+    if not _first_time(services, seen_key):
         recorder.count("hooks", "duplicate")
         return _accepted({"duplicate": True})
     services.redis.set(services.store.keys.hooks("working"), repr(time.time()), ex=WORKING_TTL)
@@ -97,7 +98,7 @@ def _receive(services: Services, token: str) -> tuple[Response, int]:
     try:
         services.queue.send(queue.WEBHOOK, task_id, hint)
     except StoreUnavailable:
-        services.redis.delete(services.store.keys.hook_seen(_delivery_key(body, hint)))
+        services.redis.delete(services.store.keys.hook_seen(seen_key))
         raise
     recorder.count("hooks", "accepted")
     return _accepted({})
@@ -139,12 +140,14 @@ def parse_hint(body: bytes) -> dict[str, Any] | None:
     return hint
 
 
-def _delivery_key(body: bytes, hint: dict[str, Any]) -> str:
+def _delivery_key(task_id: str, body: bytes, hint: dict[str, Any]) -> str:
+    """The delivery's id (else its body's digest), per task: a delivery id sent to one task's
+    address cannot silence another's."""
     given = hint.get("delivery") or next(
         (request.headers[h] for h in DELIVERY_HEADERS if request.headers.get(h)), None
     )
     text = f"id:{given}" if given else "body:" + hashlib.sha256(body).hexdigest()
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(f"{task_id}|{text}".encode()).hexdigest()[:32]
 
 
 def _first_time(services: Services, digest: str) -> bool:

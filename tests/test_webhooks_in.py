@@ -20,7 +20,7 @@ from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import SimConfig, Simulator
 from tests.support import Front, Worker, fast_settings, wait_for
-from workers import sweep
+from workers import confirm, sweep
 
 AUTH = "front-auth-token-for-webhook-tests"
 QUICK = "[sim:active=0.3][sim:eval=0]"
@@ -189,3 +189,30 @@ def test_a_lost_webhook_is_caught_by_the_sweep_and_counted(
     assert after.get("first_seen|sweep", 0) == before.get("first_seen|sweep", 0) + 1
     assert services.redis.get(services.store.keys.hooks("degraded"))
     hook_sim.set_webhook_faults(lose_next=0)
+
+
+def test_hints_for_many_runs_at_once_are_confirmed_by_one_list_read(
+    stack: tuple[Front, Settings, Worker], hook_sim: Simulator
+) -> None:
+    front, settings, _ = stack
+    hook_sim.set_webhook_faults(lose_next=3)  # the test hands the hints over itself
+    ids = [
+        front.ok("new", {"repo": "acme/demo", "query": f"Burst {i} [sim:stuck]"})["task_id"]
+        for i in range(3)
+    ]
+    runs = [front.wait_state(task_id, "running")["agent_run_id"] for task_id in ids]
+    for run_id in runs:
+        hook_sim.transition(run_id, "COMPLETE")
+    wait_for(
+        lambda: sum(d["state"] == "lost" for d in hook_sim.deliveries()) >= 3,
+        what="the simulator to lose the three webhooks",
+    )
+    services = Services(settings, settings.redis_url or "")
+    services.redis.sadd(services.store.keys.hooks("pending"), *runs)
+    log_before = len(hook_sim.requests_log())
+
+    assert confirm.drain(services) == "changed"
+
+    reads = [e["endpoint"] for e in hook_sim.requests_log()[log_before:] if e["method"] == "GET"]
+    assert [r for r in reads if r != "me"] == ["list"]  # me: the token's user, read once
+    assert [front.status(task_id)["state"] for task_id in ids] == ["completed"] * 3

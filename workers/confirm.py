@@ -1,28 +1,42 @@
-"""Confirm a run webhook: at most one GET of the run, applied as the sweep applies it.
+"""Confirm run webhooks: a read of the runs they name, applied as the sweep applies it.
 
 A webhook is a hint (codegen_mcp/webhooks_in.py): it says that a run may have changed. The
-truth is what a GET of the run says, read inside the shared budget and applied through
-observe.apply, the code the sweep uses. So a forged, replayed, late or out-of-order webhook
-costs at most one read and moves a task only where the API says it is. A hint that the task
-already shows (same settled status, same result) costs nothing; hints for a run read moments
-ago wait for one read at the end of that moment.
+truth is what the API says, read inside the shared budget and applied through observe.apply,
+the code the sweep uses. So a forged, replayed, late or out-of-order webhook costs at most one
+read and moves a task only where the API says it is.
+
+- A hint the task already shows (settled at that status and result) costs nothing.
+- Hinted runs wait in one set; one worker at a time (the reader) drains it, one read per
+  drain: a GET for one run, a list page for several (one read for up to 100 runs). So a
+  quiet deployment pays one read per completion, and a burst of completions never needs
+  more reads than the budget has: it waits for the next slot, which then confirms them all.
+- A run gets at most MAX_READS_PER_RUN confirming reads per READS_WINDOW: a flood of hints
+  for one run (say an unsigned forgery at a leaked address) cannot drain the budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
+from redis.exceptions import LockError
+
+from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiNotFound, ApiRateLimited, ApiUnavailable
+from codegen_mcp.api.models import Run
 from codegen_mcp.services import Services
 from codegen_mcp.states import SETTLED, State
-from workers import observe
+from workers import observe, upstream
 
 log = logging.getLogger(__name__)
 
-READ_GAP = 2.0  # at most one confirming read of a run per this many seconds
 BUDGET_WAIT = 10.0  # longer waits for a read slot go back to the queue
 NOT_STARTED_RETRY = 2.0
+READER_LEASE = 60.0  # seconds the reader's lock lives if the reader dies
+MAX_READS_PER_RUN = 10
+READS_WINDOW = 600
+LIST_PAGE = 100
 
 
 class Later(Exception):
@@ -35,7 +49,17 @@ class Later(Exception):
 
 def confirm(services: Services, task_id: str, hint: dict[str, Any]) -> str:
     """Act on one webhook for `task_id`; what was done ("read", "coalesced", ...).
-    Raises Later when the read must wait (the run was read moments ago, no budget)."""
+    Raises Later when it must be tried again (no run yet, no budget, Codegen unreachable):
+    the retry carries `retry` in its hint, and drains what a failed read put back."""
+    outcome = _hinted(services, task_id, hint)
+    if outcome != "pending" and not services.redis.scard(services.store.keys.hooks("pending")):
+        return outcome
+    drained = drain(services)
+    return drained if outcome == "pending" else outcome
+
+
+def _hinted(services: Services, task_id: str, hint: dict[str, Any]) -> str:
+    """Add the hinted run to the set the reader drains ("pending"), unless it needs no read."""
     store = services.store
     task = store.get(task_id)
     if task is None:
@@ -55,10 +79,11 @@ def confirm(services: Services, task_id: str, hint: dict[str, Any]) -> str:
     if _shown_already(owner, hint):
         services.recorder.count("hooks", "coalesced")
         return "coalesced"
-    if not _read_slot(services, run_id, deferred=bool(hint.get("deferred"))):
-        services.recorder.count("hooks", "coalesced")
-        return "coalesced"
-    return _read_and_apply(services, owner_id, owner, run_id)
+    if not hint.get("retry") and not _within_allowance(services, run_id):
+        services.recorder.count("hooks", "rejected|too_many")
+        return "too_many"
+    services.redis.sadd(store.keys.hooks("pending"), run_id)
+    return "pending"
 
 
 def _shown_already(task: dict[str, Any], hint: dict[str, Any]) -> bool:
@@ -71,33 +96,73 @@ def _shown_already(task: dict[str, Any], hint: dict[str, Any]) -> bool:
     return "result" not in hint or hint["result"] == observe.digest(task.get("result"))
 
 
-def _read_slot(services: Services, run_id: int, *, deferred: bool) -> bool:
-    """True: read now. Else a read of the run went out moments ago: one later read is
-    scheduled (Later) unless one already is (False: this hint rides on it)."""
-    keys, redis = services.store.keys, services.redis
-    gap = int(READ_GAP * 1000)
-    if redis.set(keys.hook_read(run_id), "1", nx=True, px=gap):
-        return True
-    if deferred or redis.set(keys.hook_deferred(run_id), "1", nx=True, px=gap):
-        raise Later(f"run {run_id} was read moments ago", READ_GAP + 0.2)
-    return False
+def _within_allowance(services: Services, run_id: int) -> bool:
+    key = services.store.keys.hook_read(run_id)
+    pipe = services.redis.pipeline(transaction=True)
+    pipe.set(key, 0, nx=True, ex=READS_WINDOW)
+    pipe.incr(key)  # keeps the window's expiry
+    return int(pipe.execute()[1]) <= MAX_READS_PER_RUN
 
 
-def _read_and_apply(services: Services, owner_id: str, owner: dict[str, Any], run_id: int) -> str:
+def drain(services: Services) -> str:
+    """Confirm every hinted run, if no other worker is at it ("queued" then: it will)."""
+    redis, keys = services.redis, services.store.keys
+    done = "queued"
+    while True:
+        lock = redis.lock(keys.hooks("reader"), timeout=READER_LEASE, blocking=False)
+        if not lock.acquire():
+            return done  # the reader looks at the set again before it lets go
+        try:
+            while run_ids := [int(r) for r in redis.spop(keys.hooks("pending"), LIST_PAGE) or []]:
+                done = _confirm_runs(services, run_ids)
+        finally:
+            with contextlib.suppress(LockError):  # expired: another reader may be at work
+                lock.release()
+        if not redis.scard(keys.hooks("pending")):
+            return done
+
+
+def _confirm_runs(services: Services, run_ids: list[int]) -> str:
+    """One read for `run_ids` (a GET for one, a list page for more), then a GET each for
+    those the page did not show. Put back and Later if the budget or the API says wait."""
+    pending = services.store.keys.hooks("pending")
     try:
         client = services.client(max_wait=BUDGET_WAIT)
-        run = client.get_run(run_id)
-    except ApiNotFound:
-        return "not_found"  # the sweep decides when a run is gone (two 404s in a row)
+        runs = _read(services, client, run_ids)
     except ApiRateLimited as exc:
-        services.redis.delete(services.store.keys.hook_read(run_id))
+        services.redis.sadd(pending, *run_ids)
         raise Later(exc.message, exc.retry_after) from None
     except ApiUnavailable as exc:
-        services.redis.delete(services.store.keys.hook_read(run_id))
+        services.redis.sadd(pending, *run_ids)
         raise Later(exc.message, 5.0) from None
-    services.recorder.count("hooks", "reads")
-    changed = observe.apply(services, owner_id, run, owner)
+    changed = sum(_apply(services, run) for run in runs)
+    return "changed" if changed else "read"
+
+
+def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list[Run]:
+    found: dict[int, Run] = {}
+    if len(run_ids) > 1:
+        user = upstream.user_id(services, client)
+        page, _ = client.list_runs(user_id=user, source_type="API", limit=LIST_PAGE)
+        services.recorder.count("hooks", "reads")
+        found = {run.id: run for run in page if run.id in run_ids}
+    for run_id in run_ids:
+        if run_id in found:
+            continue
+        try:
+            found[run_id] = client.get_run(run_id)
+        except ApiNotFound:
+            continue  # the sweep decides when a run is gone (two 404s in a row)
+        services.recorder.count("hooks", "reads")
+    return list(found.values())
+
+
+def _apply(services: Services, run: Run) -> bool:
+    owner_id = services.store.owners([run.id]).get(run.id)
+    if owner_id is None:
+        return False
+    changed = observe.apply(services, owner_id, run)
     if changed and run.state in SETTLED:
         services.recorder.count("hooks", "first_seen|webhook")
     services.store.mark_checked([owner_id])
-    return "changed" if changed else "read"
+    return changed

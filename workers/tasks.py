@@ -70,7 +70,7 @@ def register(app: Celery, services: Any) -> None:
         try:
             return confirm.confirm(services(), task_id, hint)
         except confirm.Later as exc:
-            retried = {**hint, "deferred": True}
+            retried = {**hint, "retry": True}
             countdown = min(max(exc.delay, 0.5), 30.0)
             raise self.retry(args=(task_id, retried), countdown=countdown) from None
 
