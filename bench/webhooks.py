@@ -47,8 +47,9 @@ def phase(
     design: str,
     args: argparse.Namespace,
     bound: common.Bound,
-) -> tuple[Phase, dict[str, int]]:
-    """One design at one N: its Phase and the webhook counters it left in Redis."""
+) -> tuple[Phase, dict[str, int], set[int]]:
+    """One design at one N: its Phase, the webhook counters it left in Redis, and the runs
+    whose webhook the simulator lost."""
     sim.reset()
     hooked = design == DESIGNS[1]
     sim.set_webhook_faults(lose_rate=args.lose if hooked else 0.0)
@@ -79,7 +80,8 @@ def phase(
         server.stop()
     recorder = Recorder(services.redis, settings.key_prefix)
     raw = services.redis.hgetall(recorder.key("hooks"))
-    return result, {name: int(value) for name, value in raw.items()}
+    lost = {d["run_id"] for d in sim.deliveries() if d["state"] == "lost"}
+    return result, {name: int(value) for name, value in raw.items()}, lost
 
 
 def _measure(
@@ -123,10 +125,25 @@ def _measure(
     return result
 
 
-def figures(result: Phase, hooks: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
-    """The phase's figures, plus reads per completed run and what the webhooks did."""
+def figures(
+    result: Phase, hooks: dict[str, int], lost: set[int], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The phase's figures, plus reads per completed run, what the webhooks did, and the
+    detection of runs whose webhook came apart from those whose webhook was lost."""
     found = result.figures()
-    found["reads_per_completion"] = round(found["reads"] / max(result.n, 1), 2)
+    for name, runs in (("delivered", set(result.completed_at) - lost), ("lost", lost)):
+        latencies = [
+            result.detected_at[run] - result.completed_at[run]
+            for run in runs
+            if run in result.detected_at and run in result.completed_at
+        ]
+        found[f"detection_webhook_{name}"] = common.summary(latencies)
+    # Reads until every run was seen settled (the table's window ends at the last completion).
+    start = result.window[0]
+    end = max([*result.detected_at.values(), result.window[1]])
+    reads = common.requests_between(result.log, start, end, common.READ_ENDPOINTS)
+    found["reads_until_all_detected"] = len(reads)
+    found["reads_per_completion"] = round(len(reads) / max(result.n, 1), 2)
     found["webhooks"] = {
         "accepted": hooks.get("accepted", 0),
         "confirming_reads": hooks.get("reads", 0),
@@ -170,8 +187,8 @@ def main(argv: list[str] | None = None) -> None:
         with Simulator(config) as sim:
             for n in args.sizes:
                 for design in DESIGNS:
-                    result, hooks = phase(sim, redis.url, data_dir, n, design, args, bound)
-                    fig = figures(result, hooks, args)
+                    result, hooks, lost = phase(sim, redis.url, data_dir, n, design, args, bound)
+                    fig = figures(result, hooks, lost, args)
                     print(f"  N={n} {design}: {_brief(fig)}", flush=True)
                     found.append(fig)
                     rows.append(_row(fig))
@@ -204,6 +221,8 @@ HEADERS = (
     "p95 s",
     "max s",
     "undetected",
+    "webhook came: p95 / max s",
+    "webhook lost: n, max s (bound)",
     "first seen by webhook / sweep",
     "lost counted",
 )
@@ -211,6 +230,9 @@ HEADERS = (
 
 def _row(fig: dict[str, Any]) -> list[Any]:
     det, hooks = fig["detection"], fig["webhooks"]
+    hooked = fig["design"] == DESIGNS[1]
+    came = fig["detection_webhook_delivered"] if hooked else {"n": 0}
+    gone = fig["detection_webhook_lost"] if hooked else {"n": 0}
     return [
         fig["n"],
         fig["design"],
@@ -221,6 +243,10 @@ def _row(fig: dict[str, Any]) -> list[Any]:
         common.fmt(det.get("p95")),
         common.fmt(det.get("max")),
         det["undetected"],
+        f"{common.fmt(came.get('p95'))} / {common.fmt(came.get('max'))}" if came["n"] else "-",
+        f"{gone['n']}, {common.fmt(gone.get('max'))} ({fig['bound_seconds']:g})"
+        if gone["n"]
+        else "-",
         f"{hooks['first_seen_by_webhook']} / {hooks['first_seen_by_sweep']}",
         hooks["lost_counted"],
     ]

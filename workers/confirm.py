@@ -6,10 +6,10 @@ the code the sweep uses. So a forged, replayed, late or out-of-order webhook cos
 read and moves a task only where the API says it is.
 
 - A hint the task already shows (settled at that status and result) costs nothing.
-- Hinted runs wait in one set; one worker at a time (the reader) drains it, one read per
-  drain: a GET for one run, a list page for several (one read for up to 100 runs). So a
-  quiet deployment pays one read per completion, and a burst of completions never needs
-  more reads than the budget has: it waits for the next slot, which then confirms them all.
+- Hinted runs wait in one set; one worker at a time (the reader) drains it: a GET for one
+  run, list pages for several when fewer pages than runs reach them (a page shows 100
+  runs). So a quiet deployment pays one read per completion, and a burst of completions
+  waits for the next budget slots, which then confirm them all.
 - A run gets at most MAX_READS_PER_RUN confirming reads per READS_WINDOW: a flood of hints
   for one run (say an unsigned forgery at a leaked address) cannot drain the budget.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from typing import Any
 
 from redis.exceptions import LockError
@@ -141,11 +142,9 @@ def _confirm_runs(services: Services, run_ids: list[int]) -> str:
 
 def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list[Run]:
     found: dict[int, Run] = {}
-    if len(run_ids) > 1:
-        user = upstream.user_id(services, client)
-        page, _ = client.list_runs(user_id=user, source_type="API", limit=LIST_PAGE)
-        services.recorder.count("hooks", "reads")
-        found = {run.id: run for run in page if run.id in run_ids}
+    pages = _pages_needed(services, run_ids)
+    if len(run_ids) > 1 and pages < len(run_ids):
+        found = _list(services, client, set(run_ids), pages)
     for run_id in run_ids:
         if run_id in found:
             continue
@@ -155,6 +154,35 @@ def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list
             continue  # the sweep decides when a run is gone (two 404s in a row)
         services.recorder.count("hooks", "reads")
     return list(found.values())
+
+
+def _pages_needed(services: Services, run_ids: list[int]) -> int:
+    """List pages (newest first) that should reach the oldest of `run_ids`: our tasks
+    created since its task, a page per 100 (an overestimate: a resume makes no new run)."""
+    store = services.store
+    owners = list(store.owners(run_ids).values())
+    created = [float(row["created_ts"] or 0) for row in store.fields(owners, "created_ts")]
+    if not created:
+        return 1
+    newer = services.redis.zcount(store.keys.tasks(), min(created), "+inf")
+    return max(math.ceil(newer / LIST_PAGE), 1)
+
+
+def _list(
+    services: Services, client: CodegenClient, wanted: set[int], pages: int
+) -> dict[int, Run]:
+    """Up to `pages` list pages (newest first), stopping once every wanted run was seen."""
+    user = upstream.user_id(services, client)
+    found: dict[int, Run] = {}
+    for page in range(pages):
+        runs, _ = client.list_runs(
+            user_id=user, source_type="API", skip=page * LIST_PAGE, limit=LIST_PAGE
+        )
+        services.recorder.count("hooks", "reads")
+        found.update((run.id, run) for run in runs if run.id in wanted)
+        if len(found) == len(wanted) or len(runs) < LIST_PAGE:
+            break
+    return found
 
 
 def _apply(services: Services, run: Run) -> bool:
