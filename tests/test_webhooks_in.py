@@ -121,10 +121,12 @@ def test_forged_webhooks_are_refused_and_read_nothing(
     unknown = post_signed(f"{front.url}/hooks/codegen/{'x' * 32}", secret, payload)
     wrong = post_signed(url, "not-the-secret", {**payload, "delivery_id": "forged-1"})
     evil_host = post_signed(url, "nope", payload, Host="evil.example")
+    too_large = requests.post(url, data=b"x" * (64 * 1024 + 1), timeout=10)
 
     assert unknown.status_code == 404 and unknown.json()["error"] == "webhook_unknown_token"
     assert wrong.status_code == 401 and wrong.json()["error"] == "webhook_bad_signature"
     assert evil_host.status_code == 401  # the Host guard leaves the route to its token
+    assert too_large.status_code == 413 and too_large.json()["error"] == "webhook_too_large"
     after = counters(front)
     assert after.get("rejected|unknown_token", 0) == before.get("rejected|unknown_token", 0) + 1
     assert after.get("rejected|bad_signature", 0) == before.get("rejected|bad_signature", 0) + 2

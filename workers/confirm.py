@@ -19,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from typing import Any
 
 from redis.exceptions import LockError
 
+from codegen_mcp import queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 BUDGET_WAIT = 10.0  # longer waits for a read slot go back to the queue
 NOT_STARTED_RETRY = 2.0
 READER_LEASE = 60.0  # seconds the reader's lock lives if the reader dies
+MAX_HOLD = 30.0  # seconds one reader drains before it hands over
+PACE_SHARE = 0.7  # of the read budget, at most, for confirming reads
 MAX_READS_PER_RUN = 10
 READS_WINDOW = 600
 LIST_PAGE = 100
@@ -106,21 +110,49 @@ def _within_allowance(services: Services, run_id: int) -> bool:
 
 
 def drain(services: Services) -> str:
-    """Confirm every hinted run, if no other worker is at it ("queued" then: it will)."""
+    """Confirm every hinted run, if no other worker is at it ("queued" then: it will).
+
+    The reader paces its reads (`pace`): a burst of webhooks never takes more than
+    PACE_SHARE of the read budget, so the sweep and the commands keep the rest, and the
+    budget's window is never emptied only to stall. A reader that held on for MAX_HOLD
+    hands over to a fresh message, so no worker is kept busy for long."""
     redis, keys = services.redis, services.store.keys
     done = "queued"
     while True:
         lock = redis.lock(keys.hooks("reader"), timeout=READER_LEASE, blocking=False)
         if not lock.acquire():
             return done  # the reader looks at the set again before it lets go
+        began = time.monotonic()
         try:
-            while run_ids := [int(r) for r in redis.spop(keys.hooks("pending"), LIST_PAGE) or []]:
+            while time.monotonic() - began < MAX_HOLD:
+                _wait_for_pace(services)
+                run_ids = [int(r) for r in redis.spop(keys.hooks("pending"), LIST_PAGE) or []]
+                if not run_ids:
+                    break
                 done = _confirm_runs(services, run_ids)
+                redis.set(keys.hooks("last_read"), repr(time.time()), ex=60)
         finally:
             with contextlib.suppress(LockError):  # expired: another reader may be at work
                 lock.release()
         if not redis.scard(keys.hooks("pending")):
             return done
+        if time.monotonic() - began >= MAX_HOLD:
+            services.queue.send(queue.WEBHOOK, "", {"drain": True})  # a fresh reader goes on
+            return done
+
+
+def pace(services: Services) -> float:
+    """Seconds between two confirming reads: PACE_SHARE of the read budget at most."""
+    limit = services.settings.read_limit
+    return limit.window / (limit.count * PACE_SHARE)
+
+
+def _wait_for_pace(services: Services) -> None:
+    last = services.redis.get(services.store.keys.hooks("last_read"))
+    gap = pace(services)
+    wait = float(last) + gap - time.time() if last else 0.0
+    if wait > 0:
+        time.sleep(min(wait, gap))
 
 
 def _confirm_runs(services: Services, run_ids: list[int]) -> str:
