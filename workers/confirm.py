@@ -7,8 +7,8 @@ read and moves a task only where the API says it is.
 
 - A hint the task already shows (settled at that status and result) costs nothing.
 - Hinted runs wait in one set; one worker at a time (the reader) drains it: a GET for one
-  run, list pages for several when fewer pages than runs reach them (a page shows 100
-  runs). So a quiet deployment pays one read per completion, and a burst of completions
+  run, a list page for several within the newest 100; more than that, deeper in the list,
+  go to the sweep (marked due, a sweep sent now), which pages through the list anyway. So a quiet deployment pays one read per completion, and a burst of completions
   waits for the next budget slots, which then confirm them all.
 - A run gets at most MAX_READS_PER_RUN confirming reads per READS_WINDOW: a flood of hints
   for one run (say an unsigned forgery at a leaked address) cannot drain the budget.
@@ -175,6 +175,9 @@ def _confirm_runs(services: Services, run_ids: list[int]) -> str:
 def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list[Run]:
     found: dict[int, Run] = {}
     pages = _pages_needed(services, run_ids)
+    if len(run_ids) > 1 and 1 < pages < len(run_ids):
+        _to_the_sweep(services, run_ids)
+        return []
     if len(run_ids) > 1 and pages < len(run_ids):
         found = _list(services, client, set(run_ids), pages)
     for run_id in run_ids:
@@ -186,6 +189,16 @@ def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list
             continue  # the sweep decides when a run is gone (two 404s in a row)
         services.recorder.count("hooks", "reads")
     return list(found.values())
+
+
+def _to_the_sweep(services: Services, run_ids: list[int]) -> None:
+    """Many runs, deep in the list: the sweep pages through it anyway, so it reads them
+    (marked due at once, however covered) and nothing is read twice."""
+    owners = list(services.store.owners(run_ids).values())
+    if owners:
+        services.redis.zadd(services.store.keys.watch(), dict.fromkeys(owners, 0), xx=True)
+    services.recorder.count("hooks", "to_sweep", len(run_ids))
+    services.queue.send(queue.SWEEP)
 
 
 def _pages_needed(services: Services, run_ids: list[int]) -> int:
