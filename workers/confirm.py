@@ -8,8 +8,9 @@ read and moves a task only where the API says it is.
 - A hint the task already shows (settled at that status and result) costs nothing.
 - Hinted runs wait in one set; one worker at a time (the reader) drains it: a GET for one
   run, a list page for several within the newest 100; more than that, deeper in the list,
-  go to the sweep (marked due, a sweep sent now), which pages through the list anyway. So a quiet deployment pays one read per completion, and a burst of completions
-  waits for the next budget slots, which then confirm them all.
+  go to the sweep (marked due, a sweep sent now), which pages through the list anyway.
+  So a quiet deployment pays one read per completion, and a burst of completions waits
+  for the next budget slots, which then confirm them all.
 - A run gets at most MAX_READS_PER_RUN confirming reads per READS_WINDOW: a flood of hints
   for one run (say an unsigned forgery at a leaked address) cannot drain the budget.
 """
