@@ -37,7 +37,7 @@ def test_over_http_config_sets_shows_and_deletes_the_org_webhook(
     assert done["value"] == url and done["enabled"] is True and done["has_secret"] is True
     assert SECRET not in json.dumps(done)
     assert sim.org_webhook() == {"url": url, "enabled": True, "has_secret": True}
-    shown = front.ok("config", {"action": "get", "key": "webhook"})
+    shown = front.ok("config", {"action": "get", "key": "org-webhook"})
     assert (shown["key"], shown["value"], shown["source"]) == ("org_webhook", url, "codegen")
     assert "with a secret (never shown)" in shown["message"]
     gone = front.ok("config", {"action": "set", "key": "org_webhook", "value": "off"})
