@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from codegen_mcp import sentinel
 from codegen_mcp.errors import ConfigurationError
@@ -162,3 +163,21 @@ def share(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0 <= value <= 1:
         raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {text!r}")
     return value
+
+
+def public_url(text: str, name: str = "CODEGEN_MCP_PUBLIC_URL") -> str | None:
+    """An http(s) base URL without query or fragment, its trailing slash dropped; None when
+    blank; ConfigurationError naming `name` for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{name} must be an http:// or https:// URL with a host name, got {text!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError(
+            f"{name} must not carry a query, a fragment or a login, got {text!r}"
+        )
+    return text.rstrip("/")

@@ -109,7 +109,8 @@ TOOLS: dict[str, ToolSpec] = {
         "Read or set the Codegen API token and organization id used for every run from "
         "the next API call on, and the secret that signs webhooks. get shows where each "
         "value comes from (runtime, environment or unset); a token or secret is only ever "
-        "shown masked.",
+        "shown masked. Key org_webhook reads or sets the organization's run webhook at "
+        "Codegen (a URL, or off; its secret never shown).",
     ),
     "list": ToolSpec(
         "List tracked tasks",

@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from codegen_mcp import inbox, memory_guard
+from codegen_mcp import inbox, memory_guard, metrics_hooks
 from codegen_mcp.api.budget import BUCKETS, Budget
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
@@ -41,6 +41,7 @@ class RedisCollector(Collector):
         yield from _delivery(services, recorder)
         yield from _webhooks(services, recorder)
         yield from _liveness(services, recorder)
+        yield from metrics_hooks.families(recorder)
 
 
 def _tasks(services: Services) -> GaugeMetricFamily:

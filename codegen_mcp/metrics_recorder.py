@@ -28,6 +28,10 @@ class Recorder:
         """Count one Codegen API request to `endpoint` that answered `status` (0: no answer)."""
         self.redis.hincrby(self.key("api"), f"{endpoint}|{status}", 1)
 
+    def count(self, name: str, field: str, by: int = 1) -> None:
+        """Add `by` to counter `field` of the metrics hash `name` (labels joined by "|")."""
+        self.redis.hincrby(self.key(name), field, by)
+
     def sweep(self, duration: float, runs: int) -> None:
         """Count one finished sweep, how long it took and how many runs it watched."""
         pipe = self.redis.pipeline(transaction=False)

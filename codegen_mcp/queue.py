@@ -21,6 +21,7 @@ FINISHED = "codegen_mcp.finished"
 DELIVER = "codegen_mcp.deliver"
 NOTIFY = "codegen_mcp.notify"
 NOTIFY_DUE = "codegen_mcp.notify_due"
+WEBHOOK = "codegen_mcp.webhook"
 RETENTION = "codegen_mcp.retention"
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from codegen_mcp import webhooks_in
 from codegen_mcp.states import SETTLED
 from codegen_mcp.store import TaskStore
 from codegen_mcp.store_codec import text
@@ -101,6 +102,7 @@ def remove_expired(
         keys.resumed(),
         keys.pending(),
         keys.notify_pending(),
+        keys.hook_tokens(),
     ]
     tombstone_seconds = max(math.ceil(keep_seconds), 1)
     removed = deferred = calls = 0
@@ -109,11 +111,22 @@ def remove_expired(
         if not due:
             break
         args = [cutoff, now, tombstone_seconds, TOMBSTONES, RECHECK, *heads]
-        gone, kept = script(keys=fixed, args=[*args, *(text(t) for t in due)])
+        gone, kept = script(keys=fixed, args=[*args, *_with_digests(store, due)])
         removed, deferred, calls = removed + int(gone), deferred + int(kept), calls + 1
         if len(due) < batch:
             break
     return Sweep(removed, deferred, calls, time.perf_counter() - started)
+
+
+def _with_digests(store: TaskStore, due: list[Any]) -> list[str]:
+    """Each task id followed by the digest its run-webhook token is indexed under ("" for
+    none): Lua has no SHA-256, so it is computed here."""
+    ids = [text(t) for t in due]
+    pairs: list[str] = []
+    for task_id, row in zip(ids, store.fields(ids, "hook_token"), strict=True):
+        token = row["hook_token"]
+        pairs += [task_id, webhooks_in.token_digest(token) if token else ""]
+    return pairs
 
 
 def index_settled(store: TaskStore, chunk: int = 500) -> None:

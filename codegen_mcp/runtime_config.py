@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from codegen_mcp import secret
+from codegen_mcp import org_webhook, secret
 from codegen_mcp.api.client import Credentials
 from codegen_mcp.errors import InvalidRequest, NotConfigured
 from codegen_mcp.fields import MAX_ID
@@ -20,9 +20,12 @@ from codegen_mcp.store_keys import Keys
 
 KEYS = ("api_token", "org_id", "webhook_secret")
 SECRET_KEYS = ("api_token", "webhook_secret")  # only ever shown masked
+# Kept by Codegen, not by us: shown and set upstream by `config` (org_webhook.py).
+UPSTREAM_KEYS = (org_webhook.KEY,)
 ALIASES = {
     "webhook-secret": "webhook_secret",
     "webhooksecret": "webhook_secret",
+    "org-webhook": org_webhook.KEY,
     "api-token": "api_token",
     "apitoken": "api_token",
     "token": "api_token",
@@ -46,17 +49,19 @@ def canonical_key(key: str) -> str:
     """The config key `key` names (aliases and case allowed); ValueError for an unknown one."""
     name = key.strip().lower()
     name = ALIASES.get(name, name)
-    if name not in KEYS:
+    if name not in (*KEYS, *UPSTREAM_KEYS):
         raise ValueError(
-            f"unknown config key {_shown(key)}; known keys: {', '.join(KEYS)} "
-            "(api-token and webhook-secret are accepted too)"
+            f"unknown config key {_shown(key)}; known keys: {', '.join((*KEYS, *UPSTREAM_KEYS))} "
+            "(api-token, webhook-secret and org-webhook are accepted too)"
         )
     return name
 
 
-def check_value(name: str, value: object) -> str:
-    """The value to store for config key `name`; ValueError saying the rule if it breaks one.
-    The message never quotes a token."""
+def check_value(name: str, value: object) -> Any:
+    """The value to store for config key `name` (for org_webhook, the request to send);
+    ValueError saying the rule if it breaks one. The message never quotes a token."""
+    if name == org_webhook.KEY:
+        return org_webhook.check(value)
     if name == "webhook_secret":
         return _webhook_secret(value)
     return _org_id(value) if name == "org_id" else _token(value)

@@ -86,16 +86,18 @@ class ConfigArgs(Args):
     key = Text(
         validate=validate.Length(min=1, max=64),
         metadata=rules.about(
-            "api_token, org_id or webhook_secret; get without a key shows them all."
+            "api_token, org_id, webhook_secret or org_webhook; get without a key shows the "
+            "first three."
         ),
     )
     value = fields.Raw(
         metadata={
             **rules.about(
-                "The new value, for set: the token or webhook secret (printable ASCII, no "
-                "spaces), or the organization id (a positive integer, or its digits as a string)."
+                "The new value for set: the token or webhook secret (printable ASCII, no "
+                "spaces), the org id (a positive integer, or its digits as a string), or the "
+                'org webhook (a URL, {"url", "enabled", "secret"}, or off).'
             ),
-            "json_type": ["string", "integer"],
+            "json_type": ["string", "integer", "object"],
         },
     )
 

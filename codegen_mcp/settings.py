@@ -70,6 +70,9 @@ class Settings:
     notify_timeout: float = 10.0
     notify_backoff: tuple[float, ...] = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0)
     notify_give_up: float = 24 * 3600.0
+    # Where Codegen can reach this deployment (its run webhooks, docs/webhooks-in.md); None: no
+    # webhooks are asked for, the sweep alone watches.
+    public_url: str | None = None
     # Months in production (docs/operations.md): settled tasks are removed this many days
     # after they settled (0 keeps them forever); new and resume are refused once Redis'
     # used_memory passes this share of its maxmemory (0 never refuses).
@@ -133,6 +136,7 @@ class Settings:
             ),
             "notify_backoff": read.delays(env, "CODEGEN_MCP_NOTIFY_BACKOFF", DEFAULT_BACKOFF),
             "notify_give_up": read.seconds(env, "CODEGEN_MCP_NOTIFY_GIVE_UP", 86400.0, minimum=1.0),
+            "public_url": read.public_url(env.get("CODEGEN_MCP_PUBLIC_URL", "")),
             # months in production
             "retention_days": read.days(env, "CODEGEN_MCP_RETENTION_DAYS", 30.0),
             "memory_guard": read.share(env, "CODEGEN_MCP_MEMORY_GUARD", 0.9),
@@ -190,6 +194,7 @@ class Settings:
             "CODEGEN_MCP_ALLOWED_HOSTS": ",".join(self.allowed_hosts) or None,
             "CODEGEN_MCP_WEBHOOK_SECRET": self.webhook_secret,
             "CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE": ",".join(self.notify_allow_private) or None,
+            "CODEGEN_MCP_PUBLIC_URL": self.public_url,
         }
         env.update({name: str(value) for name, value in optional.items() if value is not None})
         return env

@@ -141,6 +141,24 @@ class Keys:
         """Marker: a stale task (or outbox entry "id:seq") was sent to the queue lately."""
         return self._join("requeued", member)
 
+    # -- run webhooks received from Codegen (webhooks_in.py, workers/confirm.py) -------------
+    def hook_tokens(self) -> str:
+        """Hash: SHA-256 of a task's webhook path token → the task id."""
+        return self._join("hooks", "tokens")
+
+    def hook_seen(self, digest: str) -> str:
+        """Marker: a delivery (its id, else its body's digest) was received lately."""
+        return self._join("hooks", "seen", digest)
+
+    def hook_read(self, run_id: object) -> str:
+        """Counter: a run's confirming reads in the current window (workers/confirm.py)."""
+        return self._join("hooks", "read", run_id)
+
+    def hooks(self, what: str) -> str:
+        """The webhooks' own records: "working" (they arrive), "degraded" (one was missed),
+        "pending" (set of hinted runs to read), "reader" (the lock of the one draining it)."""
+        return self._join("hooks", what)
+
     # -- idempotency keys (idempotency.py) ---------------------------------------------
     def idempotency(self, scope: str, key: str) -> str:
         """The claim of one idempotency key within `scope` (a caller, or the deployment):

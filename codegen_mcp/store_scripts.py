@@ -154,12 +154,13 @@ return {'ok', ahead, cooldown, redis.call('LRANGE', KEYS[6], 0, tonumber(ARGV[6]
 
 # Retention (retention.py): remove settled tasks past the cutoff, with every trace, in one
 # call per batch. KEYS: tasks, settled, runowner, recent, watch, outbox, missing, removed,
-# orchestrators, looks, resumed, pending, notify pending. ARGV: cutoff, now, tombstone
-# seconds, tombstones kept, recheck seconds, then the key heads task, state, repo, orch, run,
-# requeued, inbox, inflight, gone, launch lock, webhook list, webhook lock (ARGV[6..17]), then
-# the task ids. A task whose outcome an orchestrator still waits for (delivery pending, or
-# its finished-hook not run yet), or whose webhook events are not all sent, is looked at
-# again `recheck` seconds later. Returns {removed, deferred}.
+# orchestrators, looks, resumed, pending, notify pending, run-webhook tokens. ARGV: cutoff,
+# now, tombstone seconds, tombstones kept, recheck seconds, then the key heads task, state,
+# repo, orch, run, requeued, inbox, inflight, gone, launch lock, webhook list, webhook lock
+# (ARGV[6..17]), then each task id with its run-webhook token digest ("" for none). A task
+# whose outcome an orchestrator still waits for (delivery pending, or its finished-hook not
+# run yet), or whose webhook events are not all sent, is looked at again `recheck` seconds
+# later. Returns {removed, deferred}.
 REMOVE = """
 local cutoff, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local kept, recheck = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -168,8 +169,8 @@ local H = {task = ARGV[6], state = ARGV[7], repo = ARGV[8], orch = ARGV[9], run 
   notify = ARGV[16], notify_lock = ARGV[17]}
 local settled = {paused = true, completed = true, failed = true, cancelled = true}
 local removed, deferred = 0, 0
-for i = 18, #ARGV do
-  local id = ARGV[i]
+for i = 18, #ARGV, 2 do
+  local id, digest = ARGV[i], ARGV[i + 1]
   local score = redis.call('ZSCORE', KEYS[2], id)
   local at = score and tonumber(score) or math.huge
   local f = redis.call('HMGET', H.task .. id, 'state', 'repo', 'orchestrator_run_id',
@@ -191,6 +192,9 @@ for i = 18, #ARGV do
       redis.call('ZREM', key, id)
     end
     redis.call('HDEL', KEYS[7], id)
+    if digest ~= '' and redis.call('HGET', KEYS[14], digest) == id then
+      redis.call('HDEL', KEYS[14], digest)
+    end
     if repo then redis.call('ZREM', H.repo .. string.lower(repo), id) end
     for s = 1, seq do
       redis.call('ZREM', KEYS[6], id .. ':' .. s)

@@ -24,6 +24,7 @@ from codegen_mcp import (
     secret,
     web_edge,
     web_events,
+    webhooks_in,
 )
 from codegen_mcp.errors import CodegenMCPError, InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -48,6 +49,7 @@ def create_app(services: Services) -> Flask:
     app.register_blueprint(commands_blueprint(services))
     app.register_blueprint(ops_blueprint(services))
     app.register_blueprint(web_events.blueprint(services))
+    app.register_blueprint(webhooks_in.blueprint(services))  # Codegen's run webhooks
     install_envelope(app)
     return app
 

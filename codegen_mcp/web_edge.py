@@ -25,6 +25,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNGUARDED = frozenset({"/healthz"})  # load balancers probe it by address, without a token
 # Reads that another site's page must not start either: a stream holds a server thread.
 ORIGIN_CHECKED_READS = frozenset({"/events"})
+# Codegen's run webhooks (webhooks_in.py): Codegen sends no bearer token, and reaches us by
+# the public name; the unguessable per-task token in the path is the credential.
+UNGUARDED_PREFIX = "/hooks/codegen/"
 
 
 class UnsupportedMediaType(CodegenMCPError):
@@ -49,7 +52,7 @@ def install(app: Flask, settings: Settings, *, exempt_blueprint: str) -> None:
 
     @app.before_request
     def _guard() -> tuple[Response, int] | None:
-        if request.path in UNGUARDED:
+        if request.path in UNGUARDED or request.path.startswith(UNGUARDED_PREFIX):
             return None
         refusal = _rebinding_refusal(guard)
         if refusal is None and token and request.blueprint != exempt_blueprint:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from codegen_mcp import inbox, notify, queue, retention
+from codegen_mcp import inbox, notify, queue, retention, webhooks_in
 from codegen_mcp.commands import execute
 from codegen_mcp.commands.tree import build
 from codegen_mcp.errors import NotFound
@@ -82,12 +82,18 @@ def delivered_child(services: Services) -> tuple[dict[str, Any], str]:
     return child, resume_id
 
 
-def test_a_settled_task_past_its_time_goes_with_every_trace(services: Services) -> None:
+def test_a_settled_task_past_its_time_goes_with_every_trace(
+    make_services: Callable[..., Services],
+) -> None:
+    services = make_services()
     store = services.store
     child, resume_id = delivered_child(services)
     services.redis.hset(store.keys.missing(), child["task_id"], "1")
     services.redis.set(store.keys.requeued(child["task_id"]), "1")
     services.redis.set(store.keys.requeued(f"{child['task_id']}:1"), "1")
+    # Its run-webhook address, as a launch with CODEGEN_MCP_PUBLIC_URL set makes it.
+    public = make_services(public_url="https://cgm.example.com")
+    assert webhooks_in.webhooks_for(public, child)
     assert traces(services, child["task_id"])
 
     done = expire(services)

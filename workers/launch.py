@@ -6,9 +6,9 @@ nothing. A flag written right before the POST (after any wait for budget) makes 
 attempt look upstream for what the earlier one may have done, before sending again: the
 correlation id in the run's metadata for a create, our marker in the run's log for a
 resume. While that question is open, the task never gives up: it retries until upstream
-answers. Behind Sentinel, the flag must also be on a replica before the POST goes out: Redis
-replicates asynchronously, and a failover that lost the flag would make the next attempt
-create again without looking (docs/operations.md, "Redis failover").
+answers. Behind Sentinel, the flag must also be on a replica before the POST goes out (Redis
+replicates asynchronously: docs/operations.md, "Redis failover"). With a public URL, both
+ask Codegen for a webhook of the task's own (codegen_mcp/webhooks_in.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.exceptions import LockError
 
-from codegen_mcp import prompts, sentinel, task_org
+from codegen_mcp import prompts, sentinel, task_org, webhooks_in
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiError, ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
@@ -151,8 +151,7 @@ def _guard(services: Services, task: dict[str, Any], lock: Any, flag: str) -> Ca
             lock.reacquire()
         except LockError:
             raise LostLock() from None
-        # the first attempt's time
-        services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))
+        services.store.mark_once(task["task_id"], "attempted_at", repr(time.time()))  # first try
         services.store.update(task["task_id"], **{flag: True})
         if sentinel.is_sentinel(services.redis_url) and not _replicated(services, task, flag):
             raise NotReplicated()
@@ -196,6 +195,7 @@ def _create(
         metadata=prompts.run_metadata(task),
         repo_id=repo_id,
         model=task.get("model"),
+        webhooks=webhooks_in.webhooks_for(services, task),
         before_send=guard,
     )
     _started(services, task, run)
@@ -231,7 +231,11 @@ def _resume(
     services.store.attach_run(task_id, run_id)  # from now on this task owns the run's news
     try:
         run = client.resume_run(
-            run_id, prompts.resume_prompt(task), model=task.get("model"), before_send=guard
+            run_id,
+            prompts.resume_prompt(task),
+            model=task.get("model"),
+            webhooks=webhooks_in.webhooks_for(services, task),
+            before_send=guard,
         )
     except ApiError as exc:
         if isinstance(exc, (ApiUnavailable, ApiRateLimited)):

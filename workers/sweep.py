@@ -21,7 +21,7 @@ from codegen_mcp.api.models import Run
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
-from workers import delivery, launch, observe, sweep_lock, sweep_pages
+from workers import delivery, launch, observe, sweep_cover, sweep_lock, sweep_pages
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,12 @@ def sweep(services: Services) -> SweepReport:
 
 def _sweep(services: Services, report: SweepReport) -> None:
     report.requeued = requeue_lost(services)
-    watched = [task_id for task_id, _ in services.store.watched()]
+    watched = services.store.watched()
     orchestrators = inbox.pending_orchestrators(services.store)
     report.watched = len(watched)
     report.orchestrators = len(orchestrators)
-    if not watched and not orchestrators:
+    due = sweep_cover.due(services, watched)  # runs that webhooks report are looked at less
+    if not due and not orchestrators:
         report.reopen_check = _reopen_check_due(services)
         if not report.reopen_check:
             return
@@ -94,7 +95,7 @@ def _sweep(services: Services, report: SweepReport) -> None:
     except NotConfigured as exc:
         report.error = exc.message
         return
-    for org, (task_ids, waiting) in _by_org(services, watched, orchestrators, current).items():
+    for org, (task_ids, waiting) in _by_org(services, due, orchestrators, current).items():
         try:
             client = services.client(max_wait=report.time_left(), org_id=org)
             seen = _poll(services, client, task_ids, waiting, report)
@@ -180,6 +181,7 @@ def _apply(
     tasks = store.get_many([task_id for _, task_id in targets])
     for (run_id, task_id), task in zip(targets, tasks, strict=True):
         if task is not None and observe.apply(services, task_id, page[run_id], task):
+            sweep_cover.seen_by_sweep(services, task_id, page[run_id])
             report.changed += 1
     store.mark_checked([t for run_id in page for t in wanted.get(run_id, ())])
     delivery.remember_orchestrators(services, page)

@@ -12,7 +12,7 @@ from codegen_mcp.api.errors import ApiNotFound, ApiRateLimited
 from codegen_mcp.api.models import Run
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
-from workers import observe, upstream
+from workers import observe, sweep_cover, upstream
 
 if TYPE_CHECKING:
     from workers.sweep import SweepReport
@@ -83,6 +83,7 @@ def get_each(
         report.get_calls += 1
         for task_id in task_ids:
             if observe.apply(services, task_id, run):
+                sweep_cover.seen_by_sweep(services, task_id, run)
                 report.changed += 1
         services.redis.hdel(services.store.keys.missing(), *task_ids)
         services.store.mark_checked(task_ids)

@@ -9,7 +9,7 @@ from celery import Celery, Task
 from codegen_mcp import queue, retention
 from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable
 from codegen_mcp.services import Services
-from workers import delivery, hooks, launch, notify, sweep
+from workers import confirm, delivery, hooks, launch, notify, sweep
 
 
 def register(app: Celery, services: Any) -> None:
@@ -57,6 +57,22 @@ def register(app: Celery, services: Any) -> None:
             raise self.retry(countdown=min(max(exc.retry_after, 0.5), 30.0)) from None
         except ApiUnavailable:
             raise self.retry(countdown=5.0) from None
+
+    @app.task(
+        name=queue.WEBHOOK,
+        bind=True,
+        acks_late=True,
+        max_retries=6,
+        soft_time_limit=60,
+        time_limit=90,
+    )
+    def webhook_task(self: Task, task_id: str, hint: dict[str, Any]) -> str:
+        try:
+            return confirm.confirm(services(), task_id, hint)
+        except confirm.Later as exc:
+            retried = {**hint, "retry": True}
+            countdown = min(max(exc.delay, 0.5), 30.0)
+            raise self.retry(args=(task_id, retried), countdown=countdown) from None
 
     @app.task(name=queue.RETENTION, acks_late=True, soft_time_limit=50, time_limit=60)
     def retention_task() -> dict[str, Any]:

@@ -66,11 +66,15 @@ class CodegenClient:
         metadata: dict[str, Any] | None = None,
         repo_id: int | None = None,
         model: str | None = None,
+        webhooks: list[dict[str, str]] | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Start an agent run with `prompt`; the run as the API created it. Never retried once it
-        may have been sent: ApiUnavailable means the run may or may not exist."""
+        may have been sent: ApiUnavailable means the run may or may not exist. `webhooks`
+        ([{url, secret}]) asks Codegen to report the run's end there."""
         body: dict[str, Any] = {"prompt": prompt}
+        if webhooks:
+            body["webhooks"] = webhooks
         if metadata is not None:
             body["metadata"] = metadata
         if repo_id is not None:
@@ -112,11 +116,15 @@ class CodegenClient:
         prompt: str,
         *,
         model: str | None = None,
+        webhooks: list[dict[str, str]] | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> Run:
         """Send `prompt` to run `run_id` as a follow-up; the run as it stands after. Like
-        create_run, never blindly retried. Without `model` the run keeps its own."""
+        create_run, never blindly retried. Without `model` the run keeps its own; `webhooks`
+        as in create_run."""
         body: dict[str, Any] = {"agent_run_id": run_id, "prompt": prompt}
+        if webhooks:
+            body["webhooks"] = webhooks
         if model is not None:
             body["model"] = model
         path = self._org("/agent/run/resume")
@@ -137,6 +145,22 @@ class CodegenClient:
         there); the API's answer. The closest thing upstream offers to a cancel."""
         body = {"agent_run_id": run_id}
         return self._request("POST", self._org("/agent/run/remove-from-pr"), "resume", json=body)
+
+    # -- the organization's run webhook (org_webhook.py) ------------------------------
+    def org_webhook(self) -> dict[str, Any]:
+        """The organization's run webhook: `{url, enabled, has_secret}` (never the secret)."""
+        return self._request("GET", self._org("/webhooks/agent-run"), "read")
+
+    def set_org_webhook(self, url: str, enabled: bool, secret: str | None) -> dict[str, Any]:
+        """Point the organization's run webhook at `url`; Codegen's answer (without secret)."""
+        body: dict[str, Any] = {"url": url, "enabled": enabled}
+        if secret is not None:
+            body["secret"] = secret
+        return self._request("POST", self._org("/webhooks/agent-run"), "resume", json=body)
+
+    def delete_org_webhook(self) -> dict[str, Any]:
+        """Forget the organization's run webhook."""
+        return self._request("DELETE", self._org("/webhooks/agent-run"), "resume")
 
     # -- account -----------------------------------------------------------------------
     def models(self) -> dict[str, Any]:
@@ -252,6 +276,7 @@ def endpoint_name(method: str, path: str) -> str:
         ("/users/me", "me"),
         ("/repos", "repos"),
         ("/models", "models"),
+        ("/webhooks/agent-run", "org_webhook"),
     ):
         if path.endswith(suffix):
             return name

@@ -166,13 +166,14 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
     config = sub.add_parser(
-        "config", help="the Codegen token and org id, the webhook secret, at runtime"
+        "config", help="the Codegen token and org id, the webhook secret, the org webhook"
     )
     actions = config.add_subparsers(required=True, metavar="ACTION")
+    keys = "api_token, org_id, webhook_secret or org_webhook"
     get = actions.add_parser("get", parents=[common], help="show one setting or all")
-    get.add_argument("key", nargs="?", metavar="KEY", help="api_token, org_id or webhook_secret")
+    get.add_argument("key", nargs="?", metavar="KEY", help=keys)
     get.set_defaults(run=remote.command(remote.config_get))
     put = actions.add_parser("set", parents=[common], help="set a setting")
-    put.add_argument("key", metavar="KEY", help="api_token, org_id or webhook_secret")
-    put.add_argument("value", metavar="VALUE")
+    put.add_argument("key", metavar="KEY", help=keys)
+    put.add_argument("value", metavar="VALUE", help="for org_webhook: a URL, or off")
     put.set_defaults(run=remote.command(remote.config_set))
