@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import common, footprint_months
 from codegen_mcp.api.models import Run
 from codegen_mcp.local.redis import redis_binary
 from codegen_mcp.services import Services
@@ -60,6 +60,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=redis_binary(),
         help="the redis-server binary to measure (default: the embedded one `up` uses)",
     )
+    parser.add_argument(
+        "--part",
+        choices=["all", "tasks", "months"],
+        default="all",
+        help="tasks: bytes per task and the sweep; months: memory under retention",
+    )
+    footprint_months.add_arguments(parser)
     parser.add_argument("--sweep-child", choices=["cycles", "probe"], help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help="keep the logs and data")
     return parser.parse_args(argv)
@@ -309,6 +316,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.sweep_child:
         sweep_child(args.sweep_child, args.cycles, args.probe)
         return
+    if args.part in ("all", "months"):
+        run_months(args)
+    if args.part == "months":
+        return
     with (
         common.Bound(NAME, 300 + args.probe + args.tasks * 0.02) as bound,
         common.workdir(NAME, keep=args.keep) as work,
@@ -332,6 +343,29 @@ def main(argv: list[str] | None = None) -> None:
             cost = sweep_cost(sim, redis.url, work, args)
         wall = bound.elapsed()
     _report(memory, cost, args, wall, bound.started, server)
+
+
+def run_months(args: argparse.Namespace) -> None:
+    """Memory over simulated months under retention (bench/footprint_months.py)."""
+    name = f"{NAME}_months"
+    with (
+        common.Bound(name, 120 + args.days * args.day_seconds * 3) as bound,
+        common.workdir(name, keep=args.keep) as work,
+        common.redis_server(work / "redis", bound, args.redis_server) as redis,
+    ):
+        services = Services(common.bench_settings(redis.url, "http://127.0.0.1:9", work), redis.url)
+        result = (RESULT_LINE * (args.result_chars // len(RESULT_LINE) + 1))[: args.result_chars]
+        figures = footprint_months.months(services, args, track, finish, result)
+        server = f"Redis {services.redis.info('server')['redis_version']}, {args.redis_server}"
+        wall = bound.elapsed()
+    print(f"\nmemory under retention on {server}:\n{figures['table']}\n")
+    print(f"machine: {common.machine_line()}; wall time {wall:.0f} s")
+    path = common.write_results(
+        name,
+        {"redis_server": server, **figures, "tables": {"months": figures.pop("table")}},
+        bound.started,
+    )
+    print(f"wrote {path.relative_to(common.ROOT)}")
 
 
 def _report(

@@ -137,6 +137,34 @@ def count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> i
     return value
 
 
+def days(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number of days, 0 or more (0: forever), or ConfigurationError naming `name`."""
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of days, got {text!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must be 0 (keep forever) or more, got {text!r}")
+    return value
+
+
+def share(env: Mapping[str, str], name: str, default: float) -> float:
+    """A share between 0 and 1, or ConfigurationError naming `name`."""
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a share like 0.9, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {text!r}")
+    return value
+
+
 def public_url(text: str, name: str = "CODEGEN_MCP_PUBLIC_URL") -> str | None:
     """An http(s) base URL without query or fragment, its trailing slash dropped; None when
     blank; ConfigurationError naming `name` for anything else."""

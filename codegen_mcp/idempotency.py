@@ -108,7 +108,7 @@ def claim(services: Services, client: str, command: str, args: dict[str, Any]) -
             continue  # given back or expired in between: claim it again
         first = json.loads(held)
         _refuse_other_use(first, mine)
-        if services.redis.exists(services.store.keys.task(first["task_id"])):
+        if _recorded(services, first["task_id"]):
             return Claim(name, held, first["task_id"], replay=True)
         if _abandoned(services, name) and _take_over(services, name, held, value):
             return Claim(name, value, task_id, replay=False)
@@ -169,6 +169,17 @@ def _refuse_other_use(first: dict[str, Any], mine: dict[str, Any]) -> None:
             "for a new request",
             details={"field": FIELD, "differ": differ},
         )
+
+
+def _recorded(services: Services, task_id: str) -> bool:
+    """The claim's task was recorded: it is in the store, or retention removed it since (its
+    replay then says so, rather than the key being taken over for a second run)."""
+    keys = services.store.keys
+    pipe = services.redis.pipeline(transaction=False)
+    pipe.exists(keys.task(task_id))
+    pipe.zscore(keys.removed(), task_id)
+    found, removed = pipe.execute()
+    return bool(found) or removed is not None
 
 
 def _abandoned(services: Services, name: str) -> bool:

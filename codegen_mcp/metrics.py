@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from codegen_mcp import inbox, metrics_hooks
+from codegen_mcp import inbox, memory_guard, metrics_hooks
 from codegen_mcp.api.budget import BUCKETS, Budget
 from codegen_mcp.errors import NotConfigured
 from codegen_mcp.metrics_recorder import LATENCY_BUCKETS, Recorder
@@ -140,7 +140,17 @@ def _liveness(services: Services, recorder: Recorder) -> Iterator[Any]:
         "codegen_mcp_redis_maxmemory_bytes", "Redis maxmemory (0: no limit is set)"
     )
     limit.add_metric([], float(memory.get("maxmemory", 0)))
-    yield from (workers, last, used, limit)
+    guard = GaugeMetricFamily(
+        "codegen_mcp_memory_guard_active",
+        "1 while new and resume are refused: Redis used_memory is past CODEGEN_MCP_MEMORY_GUARD",
+    )
+    found = memory_guard.Reading(
+        int(memory.get("used_memory", 0)),
+        int(memory.get("maxmemory", 0)),
+        services.settings.memory_guard,
+    )
+    guard.add_metric([], 1.0 if found.active else 0.0)
+    yield from (workers, last, used, limit, guard)
 
 
 def _webhooks(services: Services, recorder: Recorder) -> Iterator[Any]:
@@ -182,6 +192,10 @@ def _health(services: Services) -> tuple[bool, dict[str, Any]]:
         "workers_running": len(workers),
         "sweep": _sweep_check(last_sweep and float(last_sweep), now, recent, up_since),
         "queued_tasks": services.store.counts()[State.QUEUED.value],
+        # Degraded (new and resume refused) keeps 200: reads work, keep the process in.
+        "memory": memory_guard.reading(
+            services.redis, services.settings.memory_guard, fresh=True
+        ).check(),
     }
     healthy = bool(workers) and checks["sweep"] in ("ok", "not due yet")
     return healthy, checks

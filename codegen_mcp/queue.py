@@ -22,6 +22,7 @@ DELIVER = "codegen_mcp.deliver"
 NOTIFY = "codegen_mcp.notify"
 NOTIFY_DUE = "codegen_mcp.notify_due"
 WEBHOOK = "codegen_mcp.webhook"
+RETENTION = "codegen_mcp.retention"
 
 
 def queue_name(settings: Settings) -> str:

@@ -73,6 +73,11 @@ class Settings:
     # Where Codegen can reach this deployment (its run webhooks, docs/webhooks-in.md); None: no
     # webhooks are asked for, the sweep alone watches.
     public_url: str | None = None
+    # Months in production (docs/operations.md): settled tasks are removed this many days
+    # after they settled (0 keeps them forever); new and resume are refused once Redis'
+    # used_memory passes this share of its maxmemory (0 never refuses).
+    retention_days: float = 30.0
+    memory_guard: float = 0.9
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -132,6 +137,9 @@ class Settings:
             "notify_backoff": read.delays(env, "CODEGEN_MCP_NOTIFY_BACKOFF", DEFAULT_BACKOFF),
             "notify_give_up": read.seconds(env, "CODEGEN_MCP_NOTIFY_GIVE_UP", 86400.0, minimum=1.0),
             "public_url": read.public_url(env.get("CODEGEN_MCP_PUBLIC_URL", "")),
+            # months in production
+            "retention_days": read.days(env, "CODEGEN_MCP_RETENTION_DAYS", 30.0),
+            "memory_guard": read.share(env, "CODEGEN_MCP_MEMORY_GUARD", 0.9),
         }
         values.update(overrides)
         return cls(**values)
@@ -174,6 +182,8 @@ class Settings:
             "CODEGEN_MCP_NOTIFY_TIMEOUT": str(self.notify_timeout),
             "CODEGEN_MCP_NOTIFY_BACKOFF": ",".join(f"{d:g}" for d in self.notify_backoff),
             "CODEGEN_MCP_NOTIFY_GIVE_UP": str(self.notify_give_up),
+            "CODEGEN_MCP_RETENTION_DAYS": str(self.retention_days),
+            "CODEGEN_MCP_MEMORY_GUARD": str(self.memory_guard),
         }
         optional = {
             "REDIS_URL": self.redis_url,

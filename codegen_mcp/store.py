@@ -124,6 +124,7 @@ class TaskStore:
                 self.keys.events(),
                 self.keys.notify(task_id),
                 self.keys.notify_pending(),
+                self.keys.settled(),
             ],
             args=[
                 self.keys.state(""),

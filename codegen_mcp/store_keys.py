@@ -58,6 +58,22 @@ class Keys:
         """Tasks by when they last settled (their runs may still re-open)."""
         return self._join("recent")
 
+    def settled(self) -> str:
+        """Settled tasks by when they settled (left when a run re-opens): retention's index."""
+        return self._join("settled")
+
+    def settled_indexed(self) -> str:
+        """Marker: the settled index was built from the per-state indexes (older stores)."""
+        return self._join("settled", "indexed")
+
+    def removed(self) -> str:
+        """Tombstones: the tasks retention removed, by when (bounded, see retention.py)."""
+        return self._join("removed")
+
+    def gone(self, orchestrator: object) -> str:
+        """Hash: the removed children of one orchestrator → their final state and when."""
+        return self._join("gone", orchestrator)
+
     def events(self) -> str:
         """Stream: one entry per change of a task's state or Codegen status (store.Event)."""
         return self._join("events")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 # KEYS: the task hash, the watch set, the outbox, the recently-settled set, the event stream,
 # the task's webhook list, the tasks with webhooks pending.
+# KEYS[8]: the settled index (retention's: by when each settled; left when a run re-opens).
 # ARGV: state index head (`Keys.state("")`), task id, new state, allowed old states ("" = any),
 # now (epoch), renew ("1": a new outcome even in the same state), events kept (the stream's
 # approximate bound), then field/value pairs.
@@ -46,6 +47,9 @@ if settled[new] and (old ~= new or ARGV[6] == '1') then
   seq = redis.call('HINCRBY', KEYS[1], 'outcome_seq', 1)
   redis.call('ZADD', KEYS[3], now, id .. ':' .. seq)
   redis.call('ZADD', KEYS[4], now, id)
+  redis.call('ZADD', KEYS[8], now, id)
+elseif not settled[new] then
+  redis.call('ZREM', KEYS[8], id)
 end
 local api = redis.call('HGET', KEYS[1], 'api_status')
 local event_id = false
@@ -146,4 +150,82 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', unpack(event))
 redis.call('LPUSH', KEYS[8], ARGV[8])
 local cooldown = redis.call('PTTL', KEYS[7])
 return {'ok', ahead, cooldown, redis.call('LRANGE', KEYS[6], 0, tonumber(ARGV[6]) - 1)}
+"""
+
+# Retention (retention.py): remove settled tasks past the cutoff, with every trace, in one
+# call per batch. KEYS: tasks, settled, runowner, recent, watch, outbox, missing, removed,
+# orchestrators, looks, resumed, pending, notify pending, run-webhook tokens. ARGV: cutoff,
+# now, tombstone seconds, tombstones kept, recheck seconds, then the key heads task, state,
+# repo, orch, run, requeued, inbox, inflight, gone, launch lock, webhook list, webhook lock
+# (ARGV[6..17]), then each task id with its run-webhook token digest ("" for none). A task
+# whose outcome an orchestrator still waits for (delivery pending, or its finished-hook not
+# run yet), or whose webhook events are not all sent, is looked at again `recheck` seconds
+# later. Returns {removed, deferred}.
+REMOVE = """
+local cutoff, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local kept, recheck = tonumber(ARGV[4]), tonumber(ARGV[5])
+local H = {task = ARGV[6], state = ARGV[7], repo = ARGV[8], orch = ARGV[9], run = ARGV[10],
+  requeued = ARGV[11], inbox = ARGV[12], inflight = ARGV[13], gone = ARGV[14], lock = ARGV[15],
+  notify = ARGV[16], notify_lock = ARGV[17]}
+local settled = {paused = true, completed = true, failed = true, cancelled = true}
+local removed, deferred = 0, 0
+for i = 18, #ARGV, 2 do
+  local id, digest = ARGV[i], ARGV[i + 1]
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  local at = score and tonumber(score) or math.huge
+  local f = redis.call('HMGET', H.task .. id, 'state', 'repo', 'orchestrator_run_id',
+                       'agent_run_id', 'outcome_seq', 'delivery_state')
+  local state, repo, orch, run, delivery = f[1], f[2], f[3], f[4], f[6]
+  local seq = tonumber(f[5] or '0')
+  if at > cutoff then
+    -- settled again (or left) since it was read: not due
+  elseif not state or not settled[state] then
+    redis.call('ZREM', KEYS[2], id)
+  elseif delivery == 'pending' or redis.call('ZSCORE', KEYS[13], id)
+      or (seq > 0 and redis.call('ZSCORE', KEYS[6], id .. ':' .. seq)) then
+    redis.call('ZADD', KEYS[2], cutoff + recheck, id)
+    deferred = deferred + 1
+  else
+    redis.call('DEL', H.task .. id, H.requeued .. id, H.lock .. id, H.notify .. id,
+               H.notify_lock .. id)
+    for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4], KEYS[5], H.state .. state}) do
+      redis.call('ZREM', key, id)
+    end
+    redis.call('HDEL', KEYS[7], id)
+    if digest ~= '' and redis.call('HGET', KEYS[14], digest) == id then
+      redis.call('HDEL', KEYS[14], digest)
+    end
+    if repo then redis.call('ZREM', H.repo .. string.lower(repo), id) end
+    for s = 1, seq do
+      redis.call('ZREM', KEYS[6], id .. ':' .. s)
+      redis.call('DEL', H.requeued .. id .. ':' .. s)
+    end
+    if run then
+      redis.call('ZREM', H.run .. run, id)
+      if redis.call('HGET', KEYS[3], run) == id then
+        local newest = redis.call('ZREVRANGE', H.run .. run, 0, 0)
+        if newest[1] then redis.call('HSET', KEYS[3], run, newest[1])
+        else redis.call('HDEL', KEYS[3], run) end
+      end
+      if redis.call('GET', H.inflight .. run) == id then redis.call('DEL', H.inflight .. run) end
+    end
+    if orch then
+      redis.call('ZREM', H.orch .. orch, id)
+      for s = 1, seq do redis.call('ZREM', H.inbox .. orch, id .. ':' .. s) end
+      redis.call('HSET', H.gone .. orch, id, cjson.encode({state = state, removed_at = now}))
+      redis.call('EXPIRE', H.gone .. orch, ttl)
+      if redis.call('EXISTS', H.orch .. orch, H.inbox .. orch, H.inflight .. orch) == 0 then
+        redis.call('ZREM', KEYS[9], orch)
+        redis.call('ZREM', KEYS[12], orch)
+        redis.call('HDEL', KEYS[10], orch)
+        redis.call('HDEL', KEYS[11], orch)
+      end
+    end
+    redis.call('ZADD', KEYS[8], now, id)
+    removed = removed + 1
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', now - ttl)
+redis.call('ZREMRANGEBYRANK', KEYS[8], 0, -kept - 1)
+return {removed, deferred}
 """

@@ -102,9 +102,13 @@ def ops_blueprint(services: Services) -> Blueprint:
 
     @blueprint.get("/healthz")
     def healthz() -> tuple[Response, int]:
-        """200 when Redis answers, a worker consumes and sweeps run; else 503 with the checks."""
+        """200 when Redis answers, a worker consumes and sweeps run; else 503 with the checks.
+        A nearly full Redis (the memory guard on) is 200 "degraded": reads still work."""
         healthy, checks = metrics.health(services)
-        response = jsonify({"status": "success" if healthy else "error", **checks})
+        status = "success" if healthy else "error"
+        if healthy and str(checks.get("memory", "")).startswith("degraded"):
+            status = "degraded"
+        response = jsonify({"status": status, **checks})
         if not healthy:
             response.headers["Retry-After"] = str(math.ceil(StoreUnavailable.retry_after or 5))
         return response, 200 if healthy else 503

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "slow_clients",
     "burst",
     "push",
+    "durability",
 ]
 
 

@@ -16,9 +16,12 @@ def test_settings_survive_a_trip_through_the_environment() -> None:
             "REDIS_URL": "redis://127.0.0.1:1/0",
             "CODEGEN_MCP_READ_LIMIT": "50/30",
             "CODEGEN_MCP_DELIVERY_POLICY": "try",
+            "CODEGEN_MCP_RETENTION_DAYS": "0.5",
+            "CODEGEN_MCP_MEMORY_GUARD": "0.8",
         }
     )
     assert settings.read_limit == RateLimit(50, 30.0) and settings.delivery_policy == "try"
+    assert (settings.retention_days, settings.memory_guard) == (0.5, 0.8)
     assert Settings.from_env(settings.to_env()) == settings
 
 
@@ -37,6 +40,10 @@ def test_tokens_never_show_in_the_settings_repr() -> None:
         ("CODEGEN_MCP_READ_LIMIT", "0/30"),
         ("CODEGEN_MCP_DELIVERY_POLICY", "sometimes"),
         ("PORT", "http"),
+        ("CODEGEN_MCP_RETENTION_DAYS", "-1"),
+        ("CODEGEN_MCP_RETENTION_DAYS", "a month"),
+        ("CODEGEN_MCP_MEMORY_GUARD", "1.5"),
+        ("CODEGEN_MCP_MEMORY_GUARD", "most"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:

@@ -33,6 +33,8 @@ from codegen_mcp.settings import Settings
 from workers import tasks
 from workers.broker import SENTINEL_TRANSPORT
 
+RETENTION_EVERY = 60.0  # seconds between two retention runs (codegen_mcp/retention.py)
+
 
 def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
     """The Celery app for this deployment: its queue, late acks and no prefetching ahead, with
@@ -68,6 +70,12 @@ def create_celery(settings: Settings, redis_url: str | None = None) -> Celery:
                 "task": queue.NOTIFY_DUE,
                 "schedule": timedelta(seconds=settings.poll_interval),
                 "options": {"expires": max(settings.poll_interval * 2, 5.0)},
+            },
+            # Settled tasks past CODEGEN_MCP_RETENTION_DAYS go, a few batches a minute.
+            "retention": {
+                "task": queue.RETENTION,
+                "schedule": timedelta(seconds=RETENTION_EVERY),
+                "options": {"expires": RETENTION_EVERY},
             },
         },
         beat_schedule_filename=str(settings.data_dir / f"celerybeat-{settings.key_prefix}"),

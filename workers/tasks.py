@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery, Task
 
-from codegen_mcp import queue
+from codegen_mcp import queue, retention
 from codegen_mcp.api.errors import ApiRateLimited, ApiUnavailable
 from codegen_mcp.services import Services
 from workers import confirm, delivery, hooks, launch, notify, sweep
@@ -73,6 +73,12 @@ def register(app: Celery, services: Any) -> None:
             retried = {**hint, "retry": True}
             countdown = min(max(exc.delay, 0.5), 30.0)
             raise self.retry(args=(task_id, retried), countdown=countdown) from None
+
+    @app.task(name=queue.RETENTION, acks_late=True, soft_time_limit=50, time_limit=60)
+    def retention_task() -> dict[str, Any]:
+        work = services()
+        done = retention.run(work.store, work.settings.retention_days)
+        return {"removed": done.removed, "deferred": done.deferred, "seconds": done.seconds}
 
     @app.task(name=queue.FINISHED, acks_late=True, soft_time_limit=120, time_limit=150)
     def finished_task(task_id: str, seq: int) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from codegen_mcp import idempotency, schemas
+from codegen_mcp import idempotency, memory_guard, schemas
 from codegen_mcp.commands import cancel, config, logs, tasks, tree, waiting
 from codegen_mcp.errors import InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -86,6 +86,8 @@ def _start(
     """`new` or `resume` within the client's allowance (checked in the step that records it:
     intake.py), once per idempotency key: a key seen before answers with its task and takes
     no allowance, as it starts nothing."""
+    # A nearly full Redis takes no new work, not even an idempotency claim.
+    memory_guard.admit(services.redis, services.settings.memory_guard)
     claim = idempotency.claim(services, client, command, args)
     if claim is not None and claim.replay:
         return tasks.replay(services, command, claim.task_id, args)

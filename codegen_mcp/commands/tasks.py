@@ -12,7 +12,7 @@ import logging
 import math
 from typing import Any, cast
 
-from codegen_mcp import answers, intake, notify_args, task_org
+from codegen_mcp import answers, intake, notify_args, retention, task_org
 from codegen_mcp.answers import Started, TaskList, TaskStatus
 from codegen_mcp.api.errors import ApiAuthError
 from codegen_mcp.api.status import filter_state
@@ -160,8 +160,21 @@ def stored(services: Services, task_id: str) -> dict[str, Any]:
     """The stored task `task_id`; NotFound (naming the task_id field) when there is none."""
     task = services.store.get(task_id)
     if task is None:
-        raise NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+        raise not_found(services, task_id)
     return task
+
+
+def not_found(services: Services, task_id: str) -> NotFound:
+    """The 404 for a task id the store does not hold: removed by retention, or never ours."""
+    when = retention.removed_at(services.store, task_id)
+    if when is None:
+        return NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+    days = services.settings.retention_days
+    return NotFound(
+        f"task {task_id!r} was removed at {when}: settled tasks are kept "
+        f"{days:g} days (CODEGEN_MCP_RETENTION_DAYS) after they settle",
+        details={"field": "task_id", "removed_at": when},
+    )
 
 
 # -- helpers -------------------------------------------------------------------------

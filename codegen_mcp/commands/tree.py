@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen_mcp import answers, schemas
+from codegen_mcp import answers, retention, schemas
 from codegen_mcp.answers import Tree
 from codegen_mcp.errors import InvalidRequest, NotFound
 from codegen_mcp.services import Services
@@ -73,13 +73,13 @@ def build(
     if task_id is not None:
         task = store.get(task_id)
         if task is None:
-            raise NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+            raise _not_found(store, task_id)
         if task.get("agent_run_id") is None:
             return _task_node(store, task, depth=0, seen=set())
         agent_run_id = int(task["agent_run_id"])
     assert agent_run_id is not None
     if not store.tasks_for_run(agent_run_id) and not store.redis.exists(
-        store.keys.orch(agent_run_id)
+        store.keys.orch(agent_run_id), store.keys.gone(agent_run_id)
     ):
         raise NotFound(
             f"codegen-mcp tracks nothing about agent run {agent_run_id}",
@@ -124,7 +124,17 @@ def _children(store: TaskStore, run_id: int, *, depth: int, seen: set[int]) -> l
         if child_run in seen or child_run == run_id:
             continue
         nodes.append(_run_node(store, child_run, depth=depth + 1, seen=seen, via=child))
-    return nodes
+    return nodes + retention.removed_children(store, run_id)
+
+
+def _not_found(store: TaskStore, task_id: str) -> NotFound:
+    when = retention.removed_at(store, task_id)
+    if when is None:
+        return NotFound(f"no task with id {task_id!r}", details={"field": "task_id"})
+    return NotFound(
+        f"task {task_id!r} was removed at {when} (CODEGEN_MCP_RETENTION_DAYS)",
+        details={"field": "task_id", "removed_at": when},
+    )
 
 
 def _task_node(

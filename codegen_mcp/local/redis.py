@@ -31,6 +31,13 @@ SOCKET_NAME = "redis.sock"
 MAX_SOCKET_PATH = 100
 # Commands no client of ours needs and an intruder would want (writing or loading files).
 REFUSED_COMMANDS = ("CONFIG", "MODULE")
+# One machine's stack: a bound, so the memory guard (memory_guard.py) can act before Redis
+# refuses writes; about 170,000 settled tasks with 2,000-character results at ~6 KB each
+# (bench/README.md, "Memory under retention").
+MAXMEMORY = "1gb"
+# AOF fsync once a second: a crash of the machine loses at most the last second of writes
+# (docs/operations.md, "Durability"; bench/durability.py measured the alternative).
+APPENDFSYNC = "everysec"
 OWNER_ONLY_UMASK = 0o077
 
 
@@ -105,8 +112,17 @@ def socket_url(path: Path) -> str:
 class EmbeddedRedis:
     """A redis-server of ours on `data_dir`: unix socket only, AOF on, owner-only files."""
 
-    def __init__(self, data_dir: Path, *, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        binary: str | None = None,
+        maxmemory: str = MAXMEMORY,
+        appendfsync: str = APPENDFSYNC,
+    ) -> None:
+        """`maxmemory` "0" sets no limit; `appendfsync` is "everysec" or "always"."""
         self.data_dir = Path(data_dir)
+        self.maxmemory, self.appendfsync = maxmemory, appendfsync
         self.socket_path = socket_path_for(self.data_dir)
         self.binary = binary or redis_binary()
         self.process: subprocess.Popen[bytes] | None = None
@@ -126,8 +142,8 @@ class EmbeddedRedis:
             *("--port", "0"),  # no TCP at all: loopback TCP is open to every local user
             *("--unixsocket", str(self.socket_path), "--unixsocketperm", "600"),
             *("--dir", str(self.data_dir)),
-            *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
-            *("--maxmemory-policy", "noeviction"),
+            *("--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", ""),
+            *("--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"),
             # Task hashes hold values of a few hundred bytes (queries, URLs): keep them in the
             # compact encoding, about half the memory per task (7.x reads it as listpack).
             *("--hash-max-ziplist-value", "1024"),
