@@ -8,12 +8,17 @@ busy one, from the moment the orchestrator turned free (the simulator's history)
 Idle orchestrators get their children one at a time, a few seconds apart; busy ones get all
 five while busy, then turn free at staggered moments (one resume carries all five: fan-in).
 
-    uv run python -m bench.delivery_latency [--interval 2]
+Each budget runs with Codegen's run webhooks off (the sweep alone, today's default) and on
+(CODEGEN_MCP_PUBLIC_URL points at the web front on loopback; the simulator POSTs a signed
+webhook when a run settles, none lost; the sweep stays, as reconciler), side by side.
+
+    uv run python -m bench.delivery_latency [--interval 2] [--webhooks off|on|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import random
 import threading
@@ -23,8 +28,11 @@ from typing import Any
 
 from bench import common
 from codegen_mcp import commands
+from codegen_mcp.metrics_recorder import Recorder
 from codegen_mcp.services import Services
+from codegen_mcp.serving import ThreadedServer
 from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.web import create_app
 
 NAME = "delivery_latency"
 ORCHESTRATORS = 10
@@ -34,14 +42,23 @@ BUSY_CHILDREN_WITHIN = 20.0
 BUSY_FREE_FROM = 25.0
 TAIL = 20.0
 FINAL = frozenset({"COMPLETE", "ERROR", "FAILED", "PAUSED", "CANCELLED", "TIMEOUT"})
+WEBHOOKS = {"off": ["off"], "on": ["on"], "both": ["off", "on"]}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=__doc__)
     parser.add_argument("--interval", type=float, default=2.0, help="sweep interval (s)")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--webhooks",
+        choices=sorted(WEBHOOKS),
+        default="both",
+        help="Codegen run webhooks off (sweep alone), on, or both side by side (default)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs and data")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.webhooks = WEBHOOKS[args.webhooks]
+    return args
 
 
 PHASES = {
@@ -56,13 +73,15 @@ def main(argv: list[str] | None = None) -> None:
     span = max(CHILDREN_EACH * IDLE_SPACING + 5, BUSY_FREE_FROM + 3 * 5 + 2) + TAIL
     phases: dict[str, dict[str, Any]] = {}
     with (
-        common.Bound(NAME, len(PHASES) * (90 + span)) as bound,
+        common.Bound(NAME, len(PHASES) * len(args.webhooks) * (90 + span)) as bound,
         common.workdir(NAME, keep=args.keep) as data_dir,
         common.redis_server(data_dir / "redis", bound) as redis,
     ):
         for name, (budget, sim_limit) in PHASES.items():
-            phases[name] = _phase(name, budget, sim_limit, redis.url, data_dir, args, bound, span)
-            print(f"  {name}: {_brief(phases[name])}", flush=True)
+            for hooks in args.webhooks:
+                key = f"{name}, webhooks {hooks}"
+                phases[key] = _phase(key, budget, sim_limit, redis.url, data_dir, args, bound, span)
+                print(f"  {key}: {_brief(phases[key])}", flush=True)
         wall = bound.elapsed()
     text = common.table(HEADERS, _rows(phases, args.interval))
     print(f"\n{text}\n")
@@ -73,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         {
             "settings": {
                 "interval": args.interval,
+                "webhooks": args.webhooks,
+                "webhooks_lost": 0.0,
                 "orchestrators": ORCHESTRATORS,
                 "children": ORCHESTRATORS * CHILDREN_EACH,
                 "phases": {name: {"read_budget": b, "api_read_limit": f"{s[0]}/{s[1]:g}"}
@@ -102,6 +123,8 @@ def _phase(
         active_seconds=1.0,  # how long a resumed orchestrator works before it is free again
         evaluation_seconds=0.0,
     )
+    hooked = name.endswith("webhooks on")
+    tag = name.replace(", webhooks ", "-hooks-")
     with Simulator(config) as sim:
         settings = common.bench_settings(
             redis_url,
@@ -112,12 +135,20 @@ def _phase(
             read_limit=common.limit(budget),
             create_limit=common.limit("1000/60"),
         )
+        # The web front, where the simulator's webhooks land (started in both modes, the same
+        # load; only with webhooks on does PUBLIC_URL point at it).
+        server = ThreadedServer(create_app(Services(settings, redis_url)), "127.0.0.1", 0)
+        url = server.start()
+        if hooked:
+            settings = settings.with_(public_url=url)
         services = Services(settings, redis_url)
         processes = [
-            common.celery_worker(settings, data_dir, f"{name}-w{i}", bound=bound) for i in (1, 2)
+            common.celery_worker(settings, data_dir, f"{tag}-w{i}", bound=bound) for i in (1, 2)
         ]
         processes.append(common.celery_beat(settings, data_dir, bound=bound))
-        with common.running(*processes):
+        with contextlib.ExitStack() as stack:
+            stack.callback(server.stop)
+            stack.enter_context(common.running(*processes))
             idle, busy, children = _set_up(services, sim)
             start = time.time()
             plan = _plan(idle, busy, children, start, random.Random(args.seed))
@@ -131,7 +162,19 @@ def _phase(
                 pause=0.5,
             )
             driver.join()
-        return {"read_budget": budget, **_figures(sim, children, start)}
+        return {
+            "read_budget": budget,
+            "webhooks": "on" if hooked else "off",
+            **_figures(sim, children, start),
+            "webhook_counters": _counters(services),
+        }
+
+
+def _counters(services: Services) -> dict[str, int]:
+    """What the webhook receiver and its confirming worker counted (empty with webhooks off)."""
+    recorder = Recorder(services.redis, services.settings.key_prefix)
+    raw = services.redis.hgetall(recorder.key("hooks"))
+    return {name: int(value) for name, value in raw.items()}
 
 
 # -- set-up and schedule ---------------------------------------------------------------------
@@ -273,15 +316,18 @@ def _longest_gap(log: list[dict[str, Any]]) -> float:
 
 HEADERS = (
     "read budget",
+    "webhooks",
     "orchestrators",
     "children",
     "p50 s",
+    "p95 s",
     "p99 s",
     "max s",
     "target p50/p99",
     "GETs",
     "lists",
     "longest read gap s",
+    "settled first seen by webhook / sweep",
 )
 LABELS = {"idle": "idle: child done → resume", "busy": "busy: free → resume"}
 
@@ -289,21 +335,27 @@ LABELS = {"idle": "idle: child done → resume", "busy": "busy: free → resume"
 def _rows(phases: dict[str, dict[str, Any]], interval: float) -> list[list[Any]]:
     rows = []
     for name, phase in phases.items():
-        budget = f"{phase['read_budget']} ({name})"
+        budget = f"{phase['read_budget']} ({name.split(',')[0]})"
+        hooks = phase["webhook_counters"]
+        seen = f"{hooks.get('first_seen|webhook', 0)} / {hooks.get('first_seen|sweep', 0)}"
         for kind, label in LABELS.items():
             fig = phase[kind]
+            first = kind == "idle"
             rows.append(
                 [
                     budget,
+                    phase["webhooks"],
                     label,
                     fig["n"],
                     fig["p50"],
+                    fig["p95"],
                     fig["p99"],
                     fig["max"],
                     f"≤ {interval / 2 + 0.5:g} / ≤ {interval + 1:g}",
-                    phase["get_calls"] if kind == "idle" else "",
-                    phase["list_calls"] if kind == "idle" else "",
-                    phase["longest_read_gap"] if kind == "idle" else "",
+                    phase["get_calls"] if first else "",
+                    phase["list_calls"] if first else "",
+                    phase["longest_read_gap"] if first else "",
+                    (seen if phase["webhooks"] == "on" else "-") if first else "",
                 ]
             )
     return rows
@@ -311,7 +363,8 @@ def _rows(phases: dict[str, dict[str, Any]], interval: float) -> list[list[Any]]
 
 def _brief(phase: dict[str, Any]) -> str:
     return (
-        f"idle p50 {phase['idle']['p50']} s, busy p50 {phase['busy']['p50']} s, "
+        f"idle p50 {phase['idle']['p50']} s p95 {phase['idle']['p95']} s, "
+        f"busy p50 {phase['busy']['p50']} s p95 {phase['busy']['p95']} s, "
         f"{phase['get_calls']} GETs, resumes per child {phase['resumes_per_child']}"
     )
 
@@ -324,13 +377,13 @@ def _targets(phases: dict[str, dict[str, Any]], interval: float) -> str:
             p50_ok = fig["p50"] is not None and fig["p50"] <= interval / 2 + 0.5
             p99_ok = fig["p99"] is not None and fig["p99"] <= interval + 1
             lines.append(
-                f"  {name} budget, {kind}: p50 {fig['p50']} s ≤ {interval / 2 + 0.5:g}: "
+                f"  {name}, {kind}: p50 {fig['p50']} s ≤ {interval / 2 + 0.5:g}: "
                 f"{common.verdict(p50_ok)}; p99 {fig['p99']} s ≤ {interval + 1:g}: "
                 f"{common.verdict(p99_ok)}"
             )
         once = phase["resumes_per_child"] == {"1": ORCHESTRATORS * CHILDREN_EACH}
         lines.append(
-            f"  {name} budget: resume calls per child {phase['resumes_per_child']} (each exactly "
+            f"  {name}: resume calls per child {phase['resumes_per_child']} (each exactly "
             f"1): {common.verdict(once)}; {phase['resume_calls']} resume calls, largest fan-in "
             f"{phase['fan_in_max']}; 429s served {phase['served_429']}"
         )

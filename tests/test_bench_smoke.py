@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from bench import burst_load, burst_report, common, push
+from bench import burst_load, burst_report, common, delivery_latency, push
 
 BENCHMARKS = [
     "polling_cost",
@@ -58,3 +58,11 @@ def test_the_burst_read_bound_is_five_idle_p99s_or_50_ms() -> None:
 def test_the_push_bench_reads_its_flags() -> None:
     args = push.parse(["--runs", "5", "--active", "5", "8"])
     assert (args.runs, args.active, args.poll_every) == (5, [5.0, 8.0], 5.0)
+
+
+def test_the_delivery_bench_runs_webhooks_off_and_on_side_by_side_by_default() -> None:
+    assert delivery_latency.parse([]).webhooks == ["off", "on"]
+    assert delivery_latency.parse(["--webhooks", "on"]).webhooks == ["on"]
+    assert delivery_latency.parse(["--webhooks", "off"]).webhooks == ["off"]
+    with pytest.raises(SystemExit):
+        delivery_latency.parse(["--webhooks", "sometimes"])
