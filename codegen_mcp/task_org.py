@@ -14,22 +14,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from codegen_mcp.api.budget import token_key
-from codegen_mcp.api.client import CodegenClient
+from codegen_mcp.api.client import CodegenClient, Credentials
 from codegen_mcp.services import Services
 from codegen_mcp.store_codec import text
 
 
-def current(services: Services) -> dict[str, Any]:
+def current(services: Services, credentials: Credentials | None = None) -> dict[str, Any]:
     """What a new task records: the org id and the token digest in force now (NotConfigured
-    when either is missing, before anything is recorded)."""
-    credentials = services.config.credentials()
+    when either is missing, before anything is recorded); `credentials` if just read."""
+    credentials = credentials or services.config.credentials()
     return {"org_id": credentials.org_id, "token_key": token_key(credentials.token)}
 
 
-def of_run(services: Services, run_id: int) -> dict[str, Any]:
+def of_run(
+    services: Services, run_id: int, credentials: Credentials | None = None
+) -> dict[str, Any]:
     """What a task about run `run_id` records (a resume, a delivery): the organization the
     run is in as far as we know (run_org), else the one in force now; the token in force now."""
-    pinned = current(services)
+    pinned = current(services, credentials)
     org = run_org(services, run_id)
     return pinned if org is None else {**pinned, "org_id": org}
 

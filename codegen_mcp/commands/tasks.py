@@ -46,7 +46,7 @@ def new(services: Services, args: dict[str, Any], client: str = "local") -> Star
         "orchestrator_run_id": args.get("orchestrator_run_id"),
         "model": args.get("model"),
         **_webhook(args),
-        **task_org.current(services),  # the org (and token digest) the task keeps
+        **task_org.current(services, credentials),  # the org (and token digest) the task keeps
     }
     taken = intake.take(services, fields, client, credentials.token)
     return _started(services, taken, {**fields, "task_id": taken.task_id}, "Agent run")
@@ -67,7 +67,9 @@ def resume(services: Services, args: dict[str, Any], client: str = "local") -> S
         "orchestrator_run_id": args.get("orchestrator_run_id"),
         "model": args.get("model"),
         **_webhook(args),
-        **task_org.of_run(services, args["agent_run_id"]),  # the run's org, if we know it
+        **task_org.of_run(
+            services, args["agent_run_id"], credentials
+        ),  # the run's org, if we know it
     }
     taken = intake.take(services, fields, client, credentials.token)
     what = f"Resume of agent run {args['agent_run_id']}"
