@@ -58,7 +58,7 @@ def stack(
         tmp_path_factory.mktemp("data"),
         notify_allow_private=("127.0.0.1/32",),
         notify_backoff=(0.3, 0.6),
-        key_prefix=f"meet{uuid.uuid4().hex[:6]}",
+        poll_interval=60.0,  # runs settle by their webhooks: the sweep comes too late for a test
     )
     front = Front(base)
     settings = base.with_(public_url=front.url)
@@ -280,3 +280,20 @@ async def test_an_answer_through_tasks_update_resumes_in_the_runs_org_and_keeps_
     wait_for(lambda: drained(front, resumed), 30, "the webhooks of the resume")
     got = [b["type"] for b in receiver.bodies() if b["task"]["task_id"] == resumed]
     assert got == ["task.running", "task.completed"]
+
+
+def test_a_run_webhook_after_an_org_switch_is_confirmed_in_the_tasks_org(
+    stack: tuple[Front, Settings], sim: Simulator
+) -> None:
+    front, _ = stack
+    query = "Slow work [sim:active=2] [sim:eval=0]"
+    task_id = front.ok("new", {"repo": "acme/demo", "query": query})["task_id"]
+    run_id = front.wait_state(task_id, "running")["agent_run_id"]
+    front.ok("config", {"action": "set", "key": "org_id", "value": 2})
+    try:
+        done = front.wait_state(task_id, "completed", "failed", timeout=20)
+    finally:
+        front.ok("config", {"action": "set", "key": "org_id", "value": 1})
+    assert done["state"] == "completed", done
+    reads = [e["path"] for e in sim.requests_log() if e["path"].endswith(f"/agent/run/{run_id}")]
+    assert reads and all(path.startswith("/v1/organizations/1/") for path in reads), reads
