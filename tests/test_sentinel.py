@@ -178,3 +178,26 @@ def test_get_events_streams_behind_sentinel(stack: tuple[Front, Worker, Settings
         assert message["event"] == "task.created"
     finally:
         stream.response.close()
+
+
+def test_waits_are_woken_by_the_stream_when_the_sentinels_ask_for_a_password(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    group = SentinelGroup(tmp_path / "redis", sentinel_password="sentinels-own-pw").start()
+    settings = fast_settings(
+        group.url, sim.url, tmp_path / "data", redis_sentinel_password="sentinels-own-pw"
+    )
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    front = Front(settings)
+    try:
+        task_id = front.ok("new", {"repo": "acme/demo", "query": "[sim:stuck]"})["task_id"]
+        front.wait_state(task_id, "running")
+        front.ok("cancel", {"task_id": task_id})
+        args = {"repo": "acme/demo", "query": f"woken {QUICK}"}
+        started = front.ok("new", args)  # waits for its launch, woken by the stream
+        assert started["state"] != "queued", started
+        assert front.services.waits.woken > 0
+    finally:
+        front.stop()
+        worker.stop()
+        group.stop()
