@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from codegen_mcp import events
 from codegen_mcp.event_filter import EventFilter
 from codegen_mcp.events import Event
-from codegen_mcp.redis_conn import RedisClient
+from codegen_mcp.redis_conn import RedisClient, connect
 from codegen_mcp.settings import Settings
 from codegen_mcp.store import TaskStore
 
@@ -125,11 +123,12 @@ class Feed:
 
 def _own_client(url: str, settings: Settings) -> RedisClient:
     """A client for one stream: its socket waits longer than a blocking read, and a failed
-    call is not retried (the stream ends; its client resumes with Last-Event-ID)."""
-    return redis.Redis.from_url(
+    call is not retried (the stream ends; its client resumes with Last-Event-ID). Behind
+    Sentinel, on the primary of now (redis_conn.connect)."""
+    return connect(
         url,
-        decode_responses=True,
-        socket_timeout=settings.events_heartbeat + settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-        retry=Retry(NoBackoff(), 0),
+        timeout=settings.redis_timeout,
+        sentinel_password=settings.redis_sentinel_password,
+        read_timeout=settings.events_heartbeat + settings.redis_timeout,
+        retries=0,
     )

@@ -9,6 +9,7 @@
   elicitation). Nothing of the MCP task lives outside the task hashes.
 - `tasks/update` with an answer sends it with `resume`, exactly once: the paused task's
   `mcp_answer` field is set with HSETNX before the resume, and then names the resume's task.
+  The resume carries the paused task's webhook (notify_url, notify_events).
   The original task id follows that chain, so `tasks/get` of it shows the newest task of
   the conversation it started (only the resumes sent through tasks/update; a `resume` sent
   some other way is a task of its own).
@@ -149,13 +150,24 @@ class CodegenTasks:
         if not store.mark_once(current, ANSWER, SENDING):
             return True  # answered already (the same update sent twice): one resume only
         try:
-            run_id = self._execute("task_status", {"task_id": current})["agent_run_id"]
-            started = self._execute("resume", {"agent_run_id": run_id, "query": text})
+            started = self._execute("resume", self._resume_args(current, text))
         except BaseException:
             store.update(current, **{ANSWER: None})  # not sent: the answer may come again
             raise
         store.update(current, **{ANSWER: started["task_id"]})
         return True
+
+    def _resume_args(self, task_id: str, text: str) -> dict[str, Any]:
+        """The resume that answers paused task `task_id`: the MCP task goes on in it, and so
+        does the caller's webhook."""
+        names = ("agent_run_id", "notify_url", "notify_events")
+        row = self.services().store.fields([task_id], *names)[0]
+        args: dict[str, Any] = {"agent_run_id": int(str(row["agent_run_id"])), "query": text}
+        if row["notify_url"]:
+            args["notify_url"] = row["notify_url"]
+            if row["notify_events"]:  # stored comma-separated; absent for every state
+                args["notify_events"] = row["notify_events"].split(",")
+        return args
 
     def _asking(self, task_id: str) -> bool:
         """Whether the task is paused with its question unanswered."""

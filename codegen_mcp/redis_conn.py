@@ -33,19 +33,27 @@ UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 def connect(
-    url: str, *, timeout: float = DEFAULT_TIMEOUT, sentinel_password: str | None = None
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    sentinel_password: str | None = None,
+    read_timeout: float | None = None,
+    retries: int = 3,
 ) -> RedisClient:
     """A client whose every call gives up within about `timeout` seconds (plus ~1 s of retry
     when the connection is refused); behind Sentinel, a client of whichever server is the
-    primary now (`sentinel_password`: the sentinels' own, if they ask for one)."""
+    primary now (`sentinel_password`: the sentinels' own, if they ask for one).
+
+    `read_timeout` lets a reply take longer than `timeout` (a blocking read); `retries=0`
+    fails a call at its first refused connection."""
     options: dict[str, Any] = {
         "decode_responses": True,
-        "socket_timeout": timeout,
+        "socket_timeout": timeout if read_timeout is None else read_timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 30,
         "retry": Retry(
             ExponentialBackoff(cap=0.5, base=0.1),
-            retries=3,
+            retries=retries,
             supported_errors=(redis.ConnectionError,),
         ),
     }

@@ -42,7 +42,13 @@ class Services:
     @cached_property
     def waits(self) -> TaskWaits:
         """The waits on tasks of this process, woken by the event stream."""
-        return TaskWaits(self.redis_url, self.store.keys.events(), self.settings.redis_timeout)
+        settings = self.settings
+        return TaskWaits(
+            self.redis_url,
+            self.store.keys.events(),
+            settings.redis_timeout,
+            sentinel_password=settings.redis_sentinel_password,
+        )
 
     @cached_property
     def config(self) -> RuntimeConfig:

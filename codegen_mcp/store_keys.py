@@ -1,6 +1,6 @@
 """Every Redis key of one deployment, spelled here and nowhere else.
 
-All keys share the deployment's prefix (`CODEGEN_MCP_KEY_PREFIX`), so several deployments
+All keys share the deployment's prefix (`CODEGEN_MCP_REDIS_PREFIX`), so several deployments
 can share one Redis. The store's Lua scripts get their keys from here too (in KEYS, or the
 head of the per-state indexes in ARGV).
 """

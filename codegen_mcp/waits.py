@@ -88,8 +88,11 @@ class Watch:
 class TaskWaits:
     """The watches of this process, and the one thread that reads the event stream for them."""
 
-    def __init__(self, redis_url: str, stream: str, timeout: float) -> None:
+    def __init__(
+        self, redis_url: str, stream: str, timeout: float, sentinel_password: str | None = None
+    ) -> None:
         self.redis_url = redis_url
+        self.sentinel_password = sentinel_password  # the sentinels' own, behind Sentinel
         self.stream = stream
         self.timeout = timeout
         self._reset()
@@ -134,7 +137,11 @@ class TaskWaits:
     def _client(self) -> Any:
         if self._redis is None:
             # Its own connection: XREAD BLOCK holds it, and its socket timeout must outlast that.
-            self._redis = connect(self.redis_url, timeout=self.timeout + BLOCK_MS / 1000)
+            self._redis = connect(
+                self.redis_url,
+                timeout=self.timeout + BLOCK_MS / 1000,
+                sentinel_password=self.sentinel_password,
+            )
         return self._redis
 
     def _read(self) -> None:

@@ -26,8 +26,9 @@ FAILOVER_TIMEOUT_MS = 5000
 class SentinelGroup:
     """Start with start(); `url` is the sentinel:// URL codegen-mcp is configured with."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sentinel_password: str | None = None) -> None:
         self.directory = directory
+        self.sentinel_password = sentinel_password  # the sentinels' own (requirepass)
         self.primary_port = free_port()
         self.replica_port = free_port()
         self.sentinel_ports = [free_port() for _ in range(3)]
@@ -115,6 +116,9 @@ class SentinelGroup:
             f"sentinel failover-timeout {MASTER} {FAILOVER_TIMEOUT_MS}",
             f"sentinel parallel-syncs {MASTER} 1",
         ]
+        if self.sentinel_password:
+            pw = self.sentinel_password
+            lines += [f"requirepass {pw}", f"sentinel sentinel-pass {pw}"]
         self._spawn(name, port, lines, "--sentinel")
 
     def _spawn(self, name: str, port: int, lines: list[str], *flags: str) -> None:
@@ -130,7 +134,8 @@ class SentinelGroup:
         wait_for(lambda: self._answers(port), 10, f"{name} to answer on port {port}")
 
     def _client(self, port: int) -> redis.Redis:
-        return redis.Redis(port=port, socket_timeout=2, decode_responses=True)
+        password = self.sentinel_password if port in self.sentinel_ports else None
+        return redis.Redis(port=port, password=password, socket_timeout=2, decode_responses=True)
 
     def _answers(self, port: int) -> bool:
         try:

@@ -20,6 +20,7 @@ from codegen_mcp.redis_conn import broker_options, broker_url
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
 from tests.sentinel_group import SentinelGroup
+from tests.sse import Stream
 from tests.support import Front, Worker, fast_settings, wait_for
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
@@ -162,3 +163,41 @@ def test_a_failover_mid_flight_finishes_every_task_with_one_run_and_one_delivery
         assert sum(child in prompt for prompt in prompts_sent) == 1, prompts_sent
     assert worker.process is not None and worker.process.poll() is None, worker.log()[-3000:]
     assert "Connection to broker lost" in worker.log()  # it did lose it, and came back alone
+
+
+def test_get_events_streams_behind_sentinel(stack: tuple[Front, Worker, Settings]) -> None:
+    front, _, _ = stack
+    stream = Stream(front.url, {"last_event_id": "0"})
+    try:
+        assert stream.status == 200, stream.response.text
+        assert stream.next()["event"] == "stream.ready"
+        task_id = front.ok("new", {"repo": "acme/demo", "query": f"streamed {QUICK}"})["task_id"]
+        message = stream.next()
+        while message["data"].get("task_id") != task_id:
+            message = stream.next()
+        assert message["event"] == "task.created"
+    finally:
+        stream.response.close()
+
+
+def test_waits_are_woken_by_the_stream_when_the_sentinels_ask_for_a_password(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    group = SentinelGroup(tmp_path / "redis", sentinel_password="sentinels-own-pw").start()
+    settings = fast_settings(
+        group.url, sim.url, tmp_path / "data", redis_sentinel_password="sentinels-own-pw"
+    )
+    worker = Worker(settings, tmp_path / "worker.log").start()
+    front = Front(settings)
+    try:
+        task_id = front.ok("new", {"repo": "acme/demo", "query": "[sim:stuck]"})["task_id"]
+        front.wait_state(task_id, "running")
+        front.ok("cancel", {"task_id": task_id})
+        args = {"repo": "acme/demo", "query": f"woken {QUICK}"}
+        started = front.ok("new", args)  # waits for its launch, woken by the stream
+        assert started["state"] != "queued", started
+        assert front.services.waits.woken > 0
+    finally:
+        front.stop()
+        worker.stop()
+        group.stop()

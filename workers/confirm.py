@@ -157,20 +157,35 @@ def _wait_for_pace(services: Services) -> None:
 
 
 def _confirm_runs(services: Services, run_ids: list[int]) -> str:
-    """One read for `run_ids` (a GET for one, a list page for more), then a GET each for
-    those the page did not show. Put back and Later if the budget or the API says wait."""
+    """One read for `run_ids` (a GET for one, a list page for more) in each organization their
+    tasks were started in, then a GET each for those the page did not show. Put back and Later
+    (what was read is applied) if the budget or the API says wait."""
     pending = services.store.keys.hooks("pending")
-    try:
-        client = services.client(max_wait=BUDGET_WAIT)
-        runs = _read(services, client, run_ids)
-    except ApiRateLimited as exc:
-        services.redis.sadd(pending, *run_ids)
-        raise Later(exc.message, exc.retry_after) from None
-    except ApiUnavailable as exc:
-        services.redis.sadd(pending, *run_ids)
-        raise Later(exc.message, 5.0) from None
+    groups = list(_by_org(services, run_ids).items())
+    runs: list[Run] = []
+    for done, (org, group) in enumerate(groups):
+        try:
+            client = services.client(max_wait=BUDGET_WAIT, org_id=org)
+            runs += _read(services, client, group)
+        except (ApiRateLimited, ApiUnavailable) as exc:
+            services.redis.sadd(pending, *[run for _, left in groups[done:] for run in left])
+            for run in runs:
+                _apply(services, run)
+            delay = exc.retry_after if isinstance(exc, ApiRateLimited) else 5.0
+            raise Later(exc.message, delay) from None
     changed = sum(_apply(services, run) for run in runs)
     return "changed" if changed else "read"
+
+
+def _by_org(services: Services, run_ids: list[int]) -> dict[int | None, list[int]]:
+    """The runs by the organization their tasks were started in (codegen_mcp.task_org; None:
+    the one in force now, for a task recorded before tasks kept theirs)."""
+    owners = services.store.owners(run_ids)
+    rows = services.store.fields([owners.get(r, "") for r in run_ids], "org_id")
+    groups: dict[int | None, list[int]] = {}
+    for run_id, row in zip(run_ids, rows, strict=True):
+        groups.setdefault(int(row["org_id"]) if row["org_id"] else None, []).append(run_id)
+    return groups
 
 
 def _read(services: Services, client: CodegenClient, run_ids: list[int]) -> list[Run]:
