@@ -60,15 +60,11 @@ def integer(env: Mapping[str, str], name: str) -> int | None:
 
 
 def seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    text = env.get(name)
-    if not text:
+    value = _number(env, name, "a number of seconds")
+    if value is None:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {text!r}") from None
     if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {text!r}")
+        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {env[name]!r}")
     return value
 
 
@@ -139,30 +135,34 @@ def count(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> i
 
 def days(env: Mapping[str, str], name: str, default: float) -> float:
     """A number of days, 0 or more (0: forever), or ConfigurationError naming `name`."""
-    text = env.get(name)
-    if not text:
+    value = _number(env, name, "a number of days")
+    if value is None:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of days, got {text!r}") from None
     if value < 0:
-        raise ConfigurationError(f"{name} must be 0 (keep forever) or more, got {text!r}")
+        raise ConfigurationError(f"{name} must be 0 (keep forever) or more, got {env[name]!r}")
     return value
 
 
 def share(env: Mapping[str, str], name: str, default: float) -> float:
     """A share between 0 and 1, or ConfigurationError naming `name`."""
+    value = _number(env, name, "a share like 0.9")
+    if value is None:
+        return default
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {env[name]!r}")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, what: str) -> float | None:
+    """The number variable `name` holds (None when unset or blank); ConfigurationError saying
+    it must be `what` otherwise."""
     text = env.get(name)
     if not text:
-        return default
+        return None
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a share like 0.9, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise ConfigurationError(f"{name} must be between 0 (off) and 1, got {text!r}")
-    return value
+        raise ConfigurationError(f"{name} must be {what}, got {text!r}") from None
 
 
 def public_url(text: str, name: str = "CODEGEN_MCP_PUBLIC_URL") -> str | None:

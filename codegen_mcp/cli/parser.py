@@ -92,6 +92,14 @@ def _access_log_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _start_options(parser: argparse.ArgumentParser) -> None:
+    """The options `new` and `resume` share (remote.START_OPTIONS sends them)."""
+    options.orchestrator_option(parser, "report the outcome to this orchestrator run")
+    options.notify_options(parser)
+    options.idempotency_option(parser)
+    options.wait_options(parser)
+
+
 # -- the client commands ----------------------------------------------------------------------
 def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new = sub.add_parser("new", parents=[common], help="start an agent run")
@@ -101,10 +109,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("--branch")
     new.add_argument("--pr", type=int, help="pull request number")
     new.add_argument("--model", help="the model the agent uses (default: the organization's)")
-    options.orchestrator_option(new, "report the outcome to this orchestrator run")
-    options.notify_options(new)
-    options.idempotency_option(new)
-    options.wait_options(new)
+    _start_options(new)
     new.set_defaults(run=remote.command(remote.new))
 
     resume = sub.add_parser("resume", parents=[common], help="send a follow-up to a run")
@@ -112,10 +117,7 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     resume.add_argument("query", help="the follow-up message")
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
     resume.add_argument("--model", help="the model for this follow-up (default: the run's own)")
-    options.orchestrator_option(resume, "report the outcome to this orchestrator run")
-    options.notify_options(resume)
-    options.idempotency_option(resume)
-    options.wait_options(resume)
+    _start_options(resume)
     resume.set_defaults(run=remote.command(remote.resume))
 
     cancel = sub.add_parser("cancel", parents=[common], help="cancel a task")

@@ -71,42 +71,31 @@ def _show(args: argparse.Namespace, answer: dict[str, Any], text: str) -> int:
 
 
 # -- the commands ----------------------------------------------------------------------------
+# The options `new` and `resume` share, sent under their own names.
+START_OPTIONS = (
+    "task",
+    "orchestrator_run_id",
+    "notify_url",
+    "notify_events",
+    "model",
+    "idempotency_key",
+)
+
+
 def new(client: FrontClient, args: argparse.Namespace) -> int:
     """Start an agent run (`new`); with --wait, watch it until it settles."""
-    answer = client.call(
-        "new",
-        _present(
-            repo=args.repo,
-            query=args.query,
-            branch=args.branch,
-            pr=args.pr,
-            task=args.task,
-            orchestrator_run_id=args.orchestrator_run_id,
-            notify_url=args.notify_url,
-            notify_events=args.notify_events,
-            model=args.model,
-            idempotency_key=args.idempotency_key,
-        ),
-    )
-    return _started(client, args, answer)
+    own = _present(repo=args.repo, query=args.query, branch=args.branch, pr=args.pr)
+    return _started(client, args, client.call("new", {**own, **_start_options(args)}))
 
 
 def resume(client: FrontClient, args: argparse.Namespace) -> int:
     """Send a follow-up to a run (`resume`); with --wait, watch it until it settles."""
-    answer = client.call(
-        "resume",
-        _present(
-            agent_run_id=args.agent_run_id,
-            query=args.query,
-            task=args.task,
-            orchestrator_run_id=args.orchestrator_run_id,
-            notify_url=args.notify_url,
-            notify_events=args.notify_events,
-            model=args.model,
-            idempotency_key=args.idempotency_key,
-        ),
-    )
-    return _started(client, args, answer)
+    own = _present(agent_run_id=args.agent_run_id, query=args.query)
+    return _started(client, args, client.call("resume", {**own, **_start_options(args)}))
+
+
+def _start_options(args: argparse.Namespace) -> dict[str, Any]:
+    return _present(**{name: getattr(args, name) for name in START_OPTIONS})
 
 
 def _started(client: FrontClient, args: argparse.Namespace, answer: dict[str, Any]) -> int:
