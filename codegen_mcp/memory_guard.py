@@ -9,6 +9,11 @@ the work already accepted go on, since they write little and finish what is in f
 `/metrics` shows codegen_mcp_memory_guard_active. A Redis without maxmemory cannot be
 guarded: `/healthz` says so as a warning.
 
+The figure is the one Redis itself weighs against maxmemory before it refuses a write:
+`used_memory` less `mem_not_counted_for_evict` (the AOF and replication buffers). Those
+buffers come and go with the disk: while a slow fsync holds back the AOF buffer it can be a
+large share of used_memory, gone a second later, and must not trip (or hold off) the guard.
+
 INFO memory is read at most once a second per process and Redis client, so the guard costs
 no round trip on most commands.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from codegen_mcp.errors import CodegenMCPError
@@ -41,6 +46,12 @@ class Reading:
     used: int
     maxmemory: int
     threshold: float
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any], threshold: float) -> Reading:
+        """From INFO memory: the memory Redis counts against maxmemory, as its OOM check does."""
+        used = int(info.get("used_memory", 0)) - int(info.get("mem_not_counted_for_evict", 0))
+        return cls(max(used, 0), int(info.get("maxmemory", 0)), threshold)
 
     @property
     def share(self) -> float:
@@ -71,7 +82,7 @@ class Reading:
 
 
 _lock = threading.Lock()
-_cache: dict[int, tuple[float, int, int]] = {}
+_cache: dict[int, tuple[float, Reading]] = {}
 
 
 def reading(redis: Any, threshold: float, *, fresh: bool = False) -> Reading:
@@ -80,11 +91,10 @@ def reading(redis: Any, threshold: float, *, fresh: bool = False) -> Reading:
     with _lock:
         cached = _cache.get(id(redis))
     if fresh or cached is None or now - cached[0] > CACHE_SECONDS:
-        info = redis.info("memory")
-        cached = (now, int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)))
+        cached = (now, Reading.from_info(redis.info("memory"), threshold))
         with _lock:
             _cache[id(redis)] = cached
-    return Reading(cached[1], cached[2], threshold)
+    return replace(cached[1], threshold=threshold)
 
 
 def admit(redis: Any, threshold: float) -> None:

@@ -142,13 +142,10 @@ def _liveness(services: Services, recorder: Recorder) -> Iterator[Any]:
     limit.add_metric([], float(memory.get("maxmemory", 0)))
     guard = GaugeMetricFamily(
         "codegen_mcp_memory_guard_active",
-        "1 while new and resume are refused: Redis used_memory is past CODEGEN_MCP_MEMORY_GUARD",
+        "1 while new and resume are refused: the memory Redis counts against maxmemory is past "
+        "CODEGEN_MCP_MEMORY_GUARD",
     )
-    found = memory_guard.Reading(
-        int(memory.get("used_memory", 0)),
-        int(memory.get("maxmemory", 0)),
-        services.settings.memory_guard,
-    )
+    found = memory_guard.Reading.from_info(memory, services.settings.memory_guard)
     guard.add_metric([], 1.0 if found.active else 0.0)
     yield from (workers, last, used, limit, guard)
 
