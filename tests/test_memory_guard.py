@@ -38,8 +38,9 @@ def small(tmp_path: Path) -> Iterator[Services]:
 def fill(services: Services, share: float) -> None:
     """Grow the memory Redis counts against maxmemory to `share` of it (or a little past), 64 KiB
     at a time. Counted as the guard counts it: a busy disk can hold back megabytes of AOF buffer
-    in used_memory for a second or two, which a fill measured by used_memory alone mistook for
-    data (the guard then never came on once the buffer was written: CI stop 18)."""
+    in used_memory for a second or two, which a fill measured by used_memory alone can mistake
+    for data (the guard then never comes on once the buffer is written: the likely cause of the
+    one failure in CI stop 18, not reproduced on this machine's fast disk)."""
     n = 0
     while (found := memory_guard.reading(services.redis, 0.9, fresh=True)).share < share:
         services.redis.rpush(FILLER, "x" * 65536)
