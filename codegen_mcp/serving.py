@@ -83,6 +83,25 @@ def _shown_path(path: str) -> str:
     return "/hooks/codegen/…" if path.startswith("/hooks/codegen/") else path
 
 
+def _gunicorn_logger() -> type:
+    """gunicorn's logger, its access lines showing paths as `_shown_path` does (`web
+    --access-log`); gunicorn's own prints the request line as sent, a webhook's token in it."""
+    from gunicorn.glogging import Logger
+
+    class _Logger(Logger):  # type: ignore[misc]
+        def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+            atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
+            path = environ.get("PATH_INFO") or ""
+            shown = _shown_path(path)
+            if shown != path:
+                atoms["U"] = shown
+                atoms["r"] = f"{environ['REQUEST_METHOD']} {shown} {environ['SERVER_PROTOCOL']}"
+            atoms.pop("{authorization}i", None)  # a format naming it gets "-"
+            return atoms
+
+    return _Logger
+
+
 class ThreadedServer:
     """The Flask app on a background thread (for `up` and tests), served by waitress.
 
@@ -196,6 +215,7 @@ def run_gunicorn(
                 "worker_class": _timed_worker(settings.read_timeout),
                 "worker_connections": 1000,  # per worker: then new ones wait in the backlog
                 "accesslog": "-" if access_log else None,
+                "logger_class": _gunicorn_logger(),
                 "timeout": 60,
                 "keepalive": 5,
                 "limit_request_line": 8190,

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -116,16 +117,21 @@ def test_up_server_answers_the_next_request_after_a_413(front: Front) -> None:
 # -- gunicorn, as `codegen-mcp web` runs it ----------------------------------------------------
 @pytest.fixture
 def gunicorn(settings: Settings, tmp_path: Path) -> Iterator[int]:
+    with _gunicorn(settings, tmp_path / "web.log") as port:
+        yield port
+
+
+@contextmanager
+def _gunicorn(settings: Settings, log: Path, *flags: str) -> Iterator[int]:
     port = free_port()
     env = {
         **settings_env(settings.with_(port=port, read_timeout=1.0)),
         "WEB_CONCURRENCY": "1",
     }
     env.pop("CODEGEN_MCP_AUTH_TOKEN", None)
-    log = tmp_path / "web.log"
     with open(log, "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "codegen_mcp.cli", "web", "--threads", "2"],
+            [sys.executable, "-m", "codegen_mcp.cli", "web", "--threads", "2", *flags],
             cwd=ROOT,
             env=env,
             stdout=output,
@@ -163,6 +169,20 @@ def test_gunicorn_frees_its_threads_from_clients_that_stall_mid_body(gunicorn: i
 def test_gunicorn_answers_the_next_request_after_a_413(gunicorn: int) -> None:
     for _ in range(3):
         _too_large_then_keep_alive(gunicorn)
+
+
+def test_gunicorn_access_log_shows_no_webhook_token(settings: Settings, tmp_path: Path) -> None:
+    """A run webhook's path token is its only credential: `web --access-log` prints the route
+    without it (gunicorn's own logger printed the request line as sent)."""
+    token = "s3cret-hook-token-" + "x" * 20
+    log = tmp_path / "web.log"
+    with _gunicorn(settings, log, "--access-log") as port:
+        hook = requests.post(f"http://127.0.0.1:{port}/hooks/codegen/{token}", json={}, timeout=10)
+        assert _get(port) == 200
+        wait_for(lambda: log.read_text(errors="replace").count('HTTP/1.1"') >= 2, 10, "the log")
+    text = log.read_text(errors="replace")
+    assert token not in text, text
+    assert f'"POST /hooks/codegen/… HTTP/1.1" {hook.status_code}' in text, text
 
 
 def test_gunicorn_names_no_version(gunicorn: int) -> None:
