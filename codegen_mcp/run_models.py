@@ -25,14 +25,15 @@ MODEL_MISS_SECONDS = 30
 MODELS_BUDGET_WAIT = 5.0
 
 
-def check_model(services: Services, model: str) -> None:
-    """Return if `model` is one the organization's runs may use; InvalidRequest naming the
-    `model` field and listing the valid values otherwise."""
-    key = services.store.keys.models(services.config.credentials().org_id)
+def check_model(services: Services, model: str, org_id: int | None = None) -> None:
+    """Return if `model` is one the runs of organization `org_id` (default: the one in force)
+    may use; InvalidRequest naming the `model` field and listing the valid values otherwise."""
+    org = org_id if org_id is not None else services.config.credentials().org_id
+    key = services.store.keys.models(org)
     known = _cached(services, key)
     if known is None or (model not in known and not services.redis.exists(f"{key}:fresh")):
         try:
-            known = _read(services, key)
+            known = _read(services, key, org)
         except ApiNotFound:
             log.warning("the Codegen API has no GET /models: model %r is sent unchecked", model)
             return
@@ -62,8 +63,8 @@ def _cached(services: Services, key: str) -> list[str] | None:
     return None if raw is None else list(json.loads(raw))
 
 
-def _read(services: Services, key: str) -> list[str]:
-    known = model_values(services.client(max_wait=MODELS_BUDGET_WAIT).models())
+def _read(services: Services, key: str, org_id: int) -> list[str]:
+    known = model_values(services.client(max_wait=MODELS_BUDGET_WAIT, org_id=org_id).models())
     pipe = services.redis.pipeline(transaction=False)
     pipe.set(key, json.dumps(known), ex=MODELS_SECONDS)
     pipe.set(f"{key}:fresh", "1", ex=MODEL_MISS_SECONDS)

@@ -297,3 +297,25 @@ def test_a_run_webhook_after_an_org_switch_is_confirmed_in_the_tasks_org(
     assert done["state"] == "completed", done
     reads = [e["path"] for e in sim.requests_log() if e["path"].endswith(f"/agent/run/{run_id}")]
     assert reads and all(path.startswith("/v1/organizations/1/") for path in reads), reads
+
+
+def test_a_model_on_resume_is_checked_in_the_runs_org(
+    stack: tuple[Front, Settings], sim: Simulator
+) -> None:
+    """After `config set org_id`, a resume goes to its run's organization: so does the check of
+    its `model` (organizations may offer different models)."""
+    front, _ = stack
+    task_id = front.ok("new", {"repo": "acme/demo", "query": f"Work {QUICK}"})["task_id"]
+    run_id = front.wait_state(task_id, "completed")["agent_run_id"]
+    for org in (1, 2):
+        key = front.services.store.keys.models(org)
+        front.services.redis.delete(key, f"{key}:fresh")
+    front.ok("config", {"action": "set", "key": "org_id", "value": 2})
+    try:
+        resumed = front.ok("resume", {"agent_run_id": run_id, "query": "More", "model": "gpt-5"})
+    finally:
+        front.ok("config", {"action": "set", "key": "org_id", "value": 1})
+    reads = [e["path"] for e in sim.requests_log() if e["endpoint"] == "models"]
+    assert reads[-1:] == ["/v1/organizations/1/models"], reads
+    stored = front.services.store.get(resumed["task_id"])
+    assert stored is not None and int(stored["org_id"]) == 1

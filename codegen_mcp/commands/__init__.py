@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from codegen_mcp import idempotency, memory_guard, schemas
+from codegen_mcp import idempotency, memory_guard, schemas, task_org
 from codegen_mcp.commands import cancel, config, logs, tasks, tree, waiting
 from codegen_mcp.errors import InvalidRequest, StoreUnavailable
 from codegen_mcp.redis_conn import UNREACHABLE
@@ -72,8 +72,8 @@ def begin(
             # A start that cannot be sent is refused before it takes the client's allowance.
             services.config.credentials()
             tasks.check_webhook(services, loaded)  # a notify_url needs the webhook secret
-            if loaded.get("model") is not None:
-                check_model(services, loaded["model"])  # before the allowance, like the above
+            if loaded.get("model") is not None:  # before the allowance, like the above
+                check_model(services, loaded["model"], _org_of_start(services, command, loaded))
             return _start(services, command, loaded, client)
         if command == "logs":  # charged per read that reaches the API, not per call
             return logs.logs(services, loaded, client)
@@ -93,6 +93,12 @@ def _start(
         return tasks.replay(services, command, claim.task_id, args)
     with idempotency.given_back_on_error(services, claim):
         return STARTS[command](services, idempotency.with_task_id(args, claim), client)
+
+
+def _org_of_start(services: Services, command: str, args: dict[str, Any]) -> int | None:
+    """The organization a start goes to: a resume's is its run's (task_org), a new's the one
+    in force (None)."""
+    return task_org.run_org(services, args["agent_run_id"]) if command == "resume" else None
 
 
 @contextmanager
