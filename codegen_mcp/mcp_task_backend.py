@@ -17,8 +17,8 @@
   codegen-mcp stops following it); on a task waiting for an answer, the MCP task is
   cancelled and the run stays paused upstream. Idempotent.
 
-ttlMs: tasks are kept until an operator deletes them (no retention yet); TTL_MS is the
-shortest time a future retention may keep them, so the value told to clients stays true.
+ttlMs: a task is removed CODEGEN_MCP_RETENTION_DAYS after it settled (retention.py), so it is
+kept at least that long from its creation; with retention off (0) it is kept without limit.
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ from mcp.server.context import HandlerResult
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, CallToolResult
 
-from codegen_mcp import clients, commands
+from codegen_mcp import clients, commands, retention
 from codegen_mcp.errors import CodegenMCPError, Conflict, NotFound
 from codegen_mcp.mcp_tasks import TaskView, ToolCall
 from codegen_mcp.services import Services
 
 TASK_TOOLS = frozenset({"new", "resume"})
-TTL_MS = 7 * 24 * 3600 * 1000  # a week: the least a future retention may keep a task
 POLL_MS = {"queued": 3000, "running": 3000, "paused": 15000}  # a look costs one HGETALL
 ANSWER = "mcp_answer"  # on a paused task: the resume that answered it, or one of these
 SENDING, DECLINED, CANCELLED = "sending", "declined", "cancelled"
@@ -92,7 +91,7 @@ class CodegenTasks:
             "task_id": task_id,
             "created_at": created,
             "last_updated_at": _iso(updated) or created,
-            "ttl_ms": TTL_MS,
+            "ttl_ms": retention.kept_ms(self.services().settings.retention_days),
         }
         return TaskView(**base, **self._status(first["command"] or "new", answer, mark))
 

@@ -50,6 +50,12 @@ class Sweep:
     seconds: float = 0.0
 
 
+def kept_ms(retention_days: float) -> int | None:
+    """The least time a task is kept from its creation, in ms (MCP Tasks' ttlMs): it is removed
+    `retention_days` after it settled. None: kept without limit (retention off)."""
+    return round(retention_days * 86_400_000) or None
+
+
 def run(store: TaskStore, retention_days: float) -> Sweep:
     """Remove the tasks settled more than `retention_days` ago (0: keep every task)."""
     if retention_days <= 0:

@@ -90,7 +90,7 @@ async def test_a_declaring_client_gets_a_run_as_a_task_and_then_its_result(
             "new", {"repo": "acme/demo", "query": "Add a README [sim:active=1.5] [sim:eval=0]"}
         )
         created = tasks.created[0]
-        assert created.status == "working" and created.ttl_ms == 7 * 24 * 3600 * 1000
+        assert created.status == "working" and created.ttl_ms == 30 * 86_400_000  # retention
         assert created.poll_interval_ms == 3000
         assert result.structured_content and result.structured_content["state"] == "completed"
         assert result.structured_content["task_id"] == created.task_id  # our task id

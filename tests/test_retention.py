@@ -275,3 +275,11 @@ def test_a_task_whose_webhook_events_wait_stays_until_they_are_sent(services: Se
     later = retention.remove_expired(store, 1.0, now=time.time() + retention.RECHECK + LATER)
     assert later.removed == 1
     assert traces(services, task_id) == []
+
+
+def test_mcp_tasks_are_told_how_long_retention_keeps_them() -> None:
+    """ttlMs: removed `days` after settling, so kept at least that long from creation; null
+    (without limit) when retention is off."""
+    assert retention.kept_ms(30) == 2_592_000_000
+    assert retention.kept_ms(0.5) == 43_200_000
+    assert retention.kept_ms(0) is None
