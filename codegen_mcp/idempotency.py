@@ -118,6 +118,21 @@ def claim(services: Services, client: str, command: str, args: dict[str, Any]) -
         pause = min(pause * 2, 0.1)
 
 
+def recorded(services: Services, client: str, command: str, args: dict[str, Any]) -> str | None:
+    """The task an earlier request with the key of `args` recorded, found without writing
+    (what a retry may be told while the memory guard refuses new work); None when there is
+    none yet. Conflict when the key was first used otherwise, as `claim` says."""
+    key = args.get(FIELD)
+    held = key is not None and services.redis.get(
+        services.store.keys.idempotency(scope(client), key)
+    )
+    if not held:
+        return None
+    first = json.loads(held)
+    _refuse_other_use(first, {"command": command, "args": _digests(args)})
+    return str(first["task_id"]) if _recorded(services, first["task_id"]) else None
+
+
 def with_task_id(args: dict[str, Any], held: Claim | None) -> dict[str, Any]:
     """`args` for the command, carrying the task id a fresh claim chose (commands/tasks.py
     records the task under it)."""

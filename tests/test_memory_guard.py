@@ -117,6 +117,29 @@ def test_a_nearly_full_redis_refuses_new_work_and_serves_reads(small: Services) 
     assert guard_metric(client) == 0.0
 
 
+def test_a_retry_with_its_idempotency_key_gets_its_task_while_the_guard_refuses(
+    small: Services,
+) -> None:
+    """A caller that lost the answer to a `new` the server took retries with the same key: the
+    guard must not turn that into a 503 (the task exists; its answer writes nothing)."""
+    client = create_app(small).test_client()
+    args = {"repo": "acme/demo", "query": "q", "idempotency_key": "retry-me"}
+    first = call(client, "new", args)
+    assert first.status_code == 202, first.get_json()
+    fill(small, 0.95)
+    until(lambda: memory_guard.reading(small.redis, small.settings.memory_guard).active)
+
+    again = call(client, "new", args)
+    assert again.status_code == 202, again.get_json()
+    assert again.get_json()["task_id"] == first.get_json()["task_id"]
+    assert again.get_json()["replayed"] is True
+    other = call(client, "new", {**args, "idempotency_key": "a-new-one"})
+    assert (other.status_code, other.get_json()["error"]) == (503, "memory_full")
+    changed = call(client, "new", {**args, "query": "other"})
+    assert (changed.status_code, changed.get_json()["error"]) == (409, "conflict")
+    assert small.store.counts()[State.QUEUED.value] == 1
+
+
 def test_the_guard_counts_what_redis_counts_against_maxmemory() -> None:
     """Redis' own OOM check leaves out the AOF and replication buffers
     (mem_not_counted_for_evict): 2 MiB of AOF buffer waiting for a slow disk neither trips the

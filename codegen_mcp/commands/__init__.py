@@ -86,8 +86,14 @@ def _start(
     """`new` or `resume` within the client's allowance (checked in the step that records it:
     intake.py), once per idempotency key: a key seen before answers with its task and takes
     no allowance, as it starts nothing."""
-    # A nearly full Redis takes no new work, not even an idempotency claim.
-    memory_guard.admit(services.redis, services.settings.memory_guard)
+    # A nearly full Redis takes no new work, not even an idempotency claim; a retry of work
+    # it took still gets its answer, which writes nothing.
+    try:
+        memory_guard.admit(services.redis, services.settings.memory_guard)
+    except memory_guard.MemoryFull:
+        if (earlier := idempotency.recorded(services, client, command, args)) is None:
+            raise
+        return tasks.replay(services, command, earlier, args)
     claim = idempotency.claim(services, client, command, args)
     if claim is not None and claim.replay:
         return tasks.replay(services, command, claim.task_id, args)
