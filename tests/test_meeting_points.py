@@ -319,3 +319,39 @@ def test_a_model_on_resume_is_checked_in_the_runs_org(
     assert reads[-1:] == ["/v1/organizations/1/models"], reads
     stored = front.services.store.get(resumed["task_id"])
     assert stored is not None and int(stored["org_id"]) == 1
+
+
+def test_a_delivery_resume_keeps_the_orchestrators_webhook(
+    stack: tuple[Front, Settings], sim: Simulator, receiver: Receiver
+) -> None:
+    """A caller that gave its orchestrator a notify_url hears of the resumes that deliver the
+    children's results to it: the conversation goes on there."""
+    front, _ = stack
+    events = "running,completed"
+    orch = front.ok(
+        "new",
+        {
+            "repo": "acme/demo",
+            "query": f"Plan {QUICK}",
+            "notify_url": receiver.url,
+            "notify_events": events.split(","),
+        },
+    )["task_id"]
+    orch_run = front.wait_state(orch, "completed")["agent_run_id"]
+    child = front.ok(
+        "new", {"repo": "acme/demo", "query": f"Child {QUICK}", "orchestrator_run_id": orch_run}
+    )["task_id"]
+    front.wait_state(child, "completed")
+    delivery = wait_for(
+        lambda: [t for t in front.services.store.tasks_for_run(orch_run) if t != orch],
+        30,
+        "the delivery's resume task",
+    )[0]
+    stored = front.services.store.get(delivery)
+    assert stored is not None and stored["task_type"] == "DELIVER_RESULTS"
+    assert (stored["notify_url"], stored["notify_events"]) == (receiver.url, events)
+    front.wait_state(delivery, "completed")
+    wait_for(lambda: drained(front, delivery), 30, "the webhooks of the delivery")
+    got = [b["type"] for b in receiver.bodies() if b["task"]["task_id"] == delivery]
+    assert got == ["task.running", "task.completed"]
+    assert not [b for b in receiver.bodies() if b["task"]["task_id"] == child]

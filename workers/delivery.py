@@ -173,7 +173,18 @@ def _resume_fields(
         "orchestrator_run_id": _orchestrator_of(services, orchestrator),
         "delivers": delivers,
         **task_org.of_run(services, orchestrator),
+        **_caller_webhook(services, orchestrator),
     }
+
+
+def _caller_webhook(services: Services, run_id: int) -> dict[str, Any]:
+    """The webhook the caller gave the run's newest task that had one: the conversation goes on
+    in the delivery's resume, and so do the caller's events (as for an MCP Tasks answer)."""
+    names = ("notify_url", "notify_events")
+    for row in reversed(services.store.fields(services.store.tasks_for_run(run_id), *names)):
+        if row["notify_url"]:
+            return {name: row[name] for name in names if row[name]}
+    return {}
 
 
 def _orchestrator_of(services: Services, run_id: int) -> int | None:
