@@ -24,13 +24,14 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True)
 class Target:
-    """A checked URL: where to connect (`address`, `port`) and what to name (`host`)."""
+    """A checked URL: where to connect (`addresses`, each checked, tried in the resolver's
+    order; `port`) and what to name (`host`)."""
 
     url: str
     scheme: str
     host: str
     port: int
-    address: str
+    addresses: tuple[str, ...]
     netloc: str
     path: str
 
@@ -87,7 +88,7 @@ def check(url: str, allowed: tuple[str, ...]) -> Target:
         scheme=parts.scheme.lower(),
         host=host,
         port=port,
-        address=str(addresses[0]),
+        addresses=tuple(str(address) for address in addresses),
         netloc=parts.netloc,
         path=path + (f"?{parts.query}" if parts.query else ""),
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 import urllib3
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from codegen_mcp import answers
 from codegen_mcp.notify_target import Target
@@ -86,7 +86,9 @@ def signature(secret: str, timestamp: int, raw: bytes) -> str:
 
 
 def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float) -> Reply:
-    """POST one signed event to `target`; every outcome comes back as a Reply, never raised."""
+    """POST one signed event to `target`; every outcome comes back as a Reply, never raised.
+    An address that takes no connection gives way to the host's next one (as any HTTP client
+    does: a name with an IPv6 address the receiver does not listen on, a dead replica)."""
     headers = {
         "Host": target.netloc,
         "Content-Type": "application/json",
@@ -94,7 +96,21 @@ def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float)
         EVENT_HEADER: event_id,
         SIGNATURE_HEADER: signature(secret, int(time.time()), raw),
     }
-    pool = _pool(target, timeout)
+    reply = Reply(0, "no answer (no address)")
+    for address in target.addresses:
+        try:
+            return _post_to(address, target, raw, headers, timeout)
+        except ConnectTimeoutError as exc:  # refused or timed out: nothing was sent
+            reply = Reply(0, f"no answer ({type(exc).__name__})")
+        except (HTTPError, OSError) as exc:  # sent, perhaps received: not sent again here
+            return Reply(0, f"no answer ({type(exc).__name__})")
+    return reply
+
+
+def _post_to(
+    address: str, target: Target, raw: bytes, headers: dict[str, str], timeout: float
+) -> Reply:
+    pool = _pool(address, target, timeout)
     try:
         response = pool.urlopen(
             "POST",
@@ -112,17 +128,15 @@ def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float)
             text = b""  # the status says enough
         response.close()
         return Reply(response.status, _detail(response.status, text), _retry_after(response))
-    except (HTTPError, OSError) as exc:
-        return Reply(0, f"no answer ({type(exc).__name__})")
     finally:
         pool.close()
 
 
-def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
+def _pool(address: str, target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
     limits = urllib3.Timeout(connect=timeout, read=timeout)
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
-            target.address,
+            address,
             target.port,
             timeout=limits,
             maxsize=1,
@@ -131,7 +145,7 @@ def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
             cert_reqs="CERT_REQUIRED",
             ca_certs=DEFAULT_CA_BUNDLE_PATH,  # the bundle requests trusts
         )
-    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=limits, maxsize=1)
+    return urllib3.HTTPConnectionPool(address, target.port, timeout=limits, maxsize=1)
 
 
 def _detail(status: int, text: bytes) -> str:

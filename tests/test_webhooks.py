@@ -10,12 +10,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from codegen_mcp import webhook
 from codegen_mcp.notify import Outbox
+from codegen_mcp.notify_target import Target
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
@@ -323,3 +326,34 @@ def test_a_timeout_is_retried_and_the_event_id_tells_the_duplicate(
     assert [r["body"]["id"] for r in got] == [got[0]["body"]["id"]] * 2  # at least once
     assert got[0]["raw"] == got[1]["raw"]  # the same body; only the signature's time moves
     assert Outbox(direct.store).due_at(task_id) is None
+
+
+def test_an_address_that_takes_no_connection_gives_way_to_the_hosts_next(
+    receiver: Receiver,
+) -> None:
+    """A host with two addresses, the first not listening (an IPv6 address the receiver does
+    not serve, a dead machine): the event goes to the second, once. It went to the first
+    address alone, so every attempt failed."""
+    port = receiver.port
+    target = Target(
+        url=receiver.url,
+        scheme="http",
+        host="hooks.example.test",
+        port=port,
+        addresses=("127.0.0.2", "127.0.0.1"),  # nothing listens on 127.0.0.2
+        netloc=f"hooks.example.test:{port}",
+        path="/hook",
+    )
+    event = f"evt-{uuid.uuid4()}"
+    raw = json.dumps({"id": event, "task": {"task_id": "t-two-addresses"}}).encode()
+
+    def hosts() -> list[str]:
+        mine = [r for r in receiver.requests if r["headers"].get(webhook.EVENT_HEADER) == event]
+        return [r["headers"].get("Host") for r in mine]
+
+    reply = webhook.post(target, raw, "s" * 32, event, timeout=5.0)
+    assert reply.delivered, reply
+    assert hosts() == [target.netloc]
+    dead = webhook.post(replace(target, addresses=("127.0.0.2",)), raw, "s" * 32, event, 5.0)
+    assert (dead.status, dead.detail) == (0, "no answer (NewConnectionError)")
+    assert hosts() == [target.netloc]
