@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
@@ -103,6 +104,8 @@ def test_a_busy_orchestrator_gets_its_inbox_when_its_own_webhook_says_it_is_free
     after = counters(front)
     assert after.get("delivery_started", 0) == before.get("delivery_started", 0) + 1
     assert after.get("first_seen|sweep", 0) == before.get("first_seen|sweep", 0)
+    metrics = requests.get(front.url + "/metrics", timeout=10).text
+    assert f"codegen_mcp_webhook_deliveries_started_total {after['delivery_started']}.0" in metrics
 
 
 def test_a_repeated_orchestrator_webhook_and_a_sweep_at_once_still_resume_it_once(
