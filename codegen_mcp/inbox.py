@@ -77,6 +77,11 @@ def waiting(store: TaskStore, orchestrator: int) -> bool:
     return False
 
 
+def is_pending(store: TaskStore, orchestrator: int) -> bool:
+    """Whether outcomes wait in the orchestrator's inbox for a delivery not yet taken."""
+    return store.redis.zscore(store.keys.pending(), str(orchestrator)) is not None
+
+
 def pending_orchestrators(store: TaskStore) -> list[int]:
     """Orchestrators with an inbox and no delivery in flight: the sweep watches these."""
     found = [int(o) for o in store.redis.zrange(store.keys.pending(), 0, -1)]

@@ -12,7 +12,8 @@ from codegen_mcp.metrics_recorder import Recorder
 
 def families(recorder: Recorder) -> Iterator[Any]:
     """Webhooks accepted, refused (by reason), repeated, coalesced; the signature form that
-    matched; confirming reads; settled runs first seen by webhook or by sweep; lost ones."""
+    matched; confirming reads; settled runs first seen by webhook or by sweep; lost ones;
+    orchestrator deliveries a confirming read started."""
     totals = recorder.redis.hgetall(recorder.key("hooks"))
     received = CounterMetricFamily(
         "codegen_mcp_webhooks_received", "Run webhooks taken and handed to a worker"
@@ -45,6 +46,11 @@ def families(recorder: Recorder) -> Iterator[Any]:
         ("codegen_mcp_webhooks_coalesced", "coalesced", "Webhooks that needed no read"),
         ("codegen_mcp_webhook_reads", "reads", "Run reads that confirmed a webhook"),
         ("codegen_mcp_webhooks_lost", "lost", "Settled runs the sweep found before their webhook"),
+        (
+            "codegen_mcp_webhook_deliveries_started",
+            "delivery_started",
+            "Orchestrator inboxes sent at once because a webhook's read showed the run free",
+        ),
     ):
         family = CounterMetricFamily(name, text)
         family.add_metric([], int(totals.get(field, 0)))

@@ -13,6 +13,8 @@ read and moves a task only where the API says it is.
   for the next budget slots, which then confirm them all.
 - A run gets at most MAX_READS_PER_RUN confirming reads per READS_WINDOW: a flood of hints
   for one run (say an unsigned forgery at a leaked address) cannot drain the budget.
+- A read that shows an orchestrator free while outcomes wait in its inbox starts their
+  delivery at once, as the sweep would on its next pass (delivery.when_free).
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from typing import Any
 
 from redis.exceptions import LockError
 
-from codegen_mcp import queue
+from codegen_mcp import inbox, queue
 from codegen_mcp.api.client import CodegenClient
 from codegen_mcp.api.errors import ApiNotFound, ApiRateLimited, ApiUnavailable
 from codegen_mcp.api.models import Run
 from codegen_mcp.services import Services
 from codegen_mcp.states import SETTLED, State
-from workers import observe, upstream
+from workers import delivery, observe, upstream
 
 log = logging.getLogger(__name__)
 
@@ -254,4 +256,7 @@ def _apply(services: Services, run: Run) -> bool:
     if changed and run.state in SETTLED:
         services.recorder.count("hooks", "first_seen|webhook")
     services.store.mark_checked([owner_id])
+    # A busy orchestrator's inbox waits for a read that shows it free: this one may.
+    if inbox.is_pending(services.store, run.id) and delivery.when_free(services, run):
+        services.recorder.count("hooks", "delivery_started")
     return changed

@@ -3,7 +3,8 @@
 The inbox itself (accept, take, give back) is `codegen_mcp.inbox`. Here: when to take it.
 A delivery takes the whole inbox as one resume, which goes through the normal launch path,
 whose log-marker check makes the non-idempotent resume call happen once. A busy
-orchestrator keeps its inbox (fan-in: one resume for all of it) until the sweep sees it free.
+orchestrator keeps its inbox (fan-in: one resume for all of it) until a read shows it free:
+the sweep's, or the one that confirms the webhook of its own run (`when_free`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ def deliver(
         log.info("orchestrator %s is %s: results wait in its inbox", orchestrator, status)
         return None
     return _take(services, orchestrator, status, result_digest)
+
+
+def when_free(services: Services, run: Run) -> bool:
+    """Start the delivery to orchestrator `run` if the read just made shows it free; True
+    when started. The sweep and a confirmed webhook both come through here: deliver() takes
+    the inbox only while no resume of it is in flight, in one transaction, so two senders at
+    the same moment still make one resume."""
+    if not is_idle(run.status):
+        return False
+    services.queue.send(queue.DELIVER, run.id, True, look(run))
+    return True
 
 
 def look(run: Run) -> dict[str, Any]:

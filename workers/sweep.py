@@ -207,8 +207,7 @@ def _free_orchestrators(
                 services.queue.send(queue.DELIVER, orchestrator, True)  # deliver() says why
                 continue
             report.get_calls += 1
-        if delivery.is_idle(run.status):
-            services.queue.send(queue.DELIVER, orchestrator, True, delivery.look(run))
+        delivery.when_free(services, run)
 
 
 def requeue_lost(services: Services) -> int:
