@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +25,7 @@ from codegen_mcp.redis_conn import connect
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import SimConfig, Simulator
 from codegen_mcp.states import State
+from workers import delivery
 
 CREDS = Credentials(token="sim-token", org_id=1)
 
@@ -222,3 +224,22 @@ def test_unreachable_api_is_unavailable_without_leaking_the_token() -> None:
         client.create_run("x")
     assert "sim-token" not in str(caught.value)
     assert "sim-token" not in repr(CREDS)
+
+
+def test_a_run_read_carries_when_its_request_was_sent_and_a_look_keeps_it(
+    small_sim: Simulator, rconn: redis.Redis
+) -> None:
+    """What a read shows was true when it was sent: a delivery's look at an orchestrator keeps
+    that time, not the later moment it is used (a look taken before our last resume but used
+    after it passed for fresh, and the orchestrator was resumed while busy)."""
+    client = _budgeted(small_sim, rconn, "cgm-read-at")
+    run_id = client.create_run("hello").id
+    for _ in range(5):  # the read budget (5 / 2 s) spent: the next read waits for a slot
+        client.get_run(run_id)
+    asked = time.time()
+    run = client.get_run(run_id)
+    answered = time.time()
+    assert asked < run.read_at <= answered
+    listed, _ = client.list_runs()
+    assert {r.read_at for r in listed} == {client.sent_at} and client.sent_at >= answered
+    assert delivery.look(run)["at"] == run.read_at  # however much later it is used

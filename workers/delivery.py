@@ -76,8 +76,10 @@ def when_free(services: Services, run: Run) -> bool:
 
 
 def look(run: Run) -> dict[str, Any]:
-    """What the sweep saw of an orchestrator, for deliver()."""
-    return {"status": run.status, "result_digest": digest(run.result), "at": time.time()}
+    """What a read saw of an orchestrator, for deliver(): as old as the read was when sent,
+    however long it waited to be used (a resume of ours since then makes it stale)."""
+    at = run.read_at or time.time()
+    return {"status": run.status, "result_digest": digest(run.result), "at": at}
 
 
 def remember_orchestrators(services: Services, page: dict[int, Run]) -> None:

@@ -57,6 +57,9 @@ class CodegenClient:
         self.observer: Callable[[str, int], None] | None = None
         # Added to what every error says was asked: which task's organization, and why.
         self.context = ""
+        # When the last request was sent (wall clock), after any budget wait: a Run read
+        # carries it (Run.read_at).
+        self.sent_at = 0.0
 
     # -- agent runs --------------------------------------------------------------------
     def create_run(
@@ -89,7 +92,8 @@ class CodegenClient:
     def get_run(self, run_id: int) -> Run:
         """The run `run_id` as the API reports it now; ApiNotFound if this organization has no such
         run."""
-        return Run.from_api(self._request("GET", self._org(f"/agent/run/{run_id}"), "read"))
+        data = self._request("GET", self._org(f"/agent/run/{run_id}"), "read")
+        return Run.from_api(data, self.sent_at)
 
     def list_runs(
         self,
@@ -107,7 +111,9 @@ class CodegenClient:
         if source_type:
             params["source_type"] = source_type
         page = self._request("GET", self._org("/agent/runs"), "read", params=params)
-        items = [Run.from_api(item) for item in page.get("items") or [] if "id" in item]
+        items = [
+            Run.from_api(item, self.sent_at) for item in page.get("items") or [] if "id" in item
+        ]
         return items, int(page.get("total") or 0)
 
     def resume_run(
@@ -240,6 +246,7 @@ class CodegenClient:
             "Accept": "application/json",
             "User-Agent": f"codegen-mcp/{__version__}",
         }
+        self.sent_at = time.time()
         try:
             response = self.session.request(
                 method,

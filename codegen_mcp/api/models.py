@@ -50,6 +50,9 @@ class Run:
     metadata: dict[str, Any] | None = None
     source_type: str | None = None
     pull_requests: tuple[PullRequest, ...] = field(default_factory=tuple)
+    # When the request that returned it was sent (wall clock; 0: not from a read): what it
+    # shows was true then, however long it waited to be used.
+    read_at: float = field(default=0.0, compare=False)
 
     @property
     def state(self) -> State:
@@ -57,9 +60,9 @@ class Run:
         return state_for(self.status)
 
     @classmethod
-    def from_api(cls, data: dict[str, Any]) -> Run:
-        """A Run from the API's JSON; absent, empty or ill-typed optional fields become None rather
-        than errors. Needs `id`."""
+    def from_api(cls, data: dict[str, Any], read_at: float = 0.0) -> Run:
+        """A Run from the API's JSON (read by a request sent at `read_at`); absent, empty or
+        ill-typed optional fields become None rather than errors. Needs `id`."""
         metadata = data.get("metadata")
         return cls(
             id=int(data["id"]),
@@ -71,6 +74,7 @@ class Run:
             metadata=metadata if isinstance(metadata, dict) else None,
             source_type=_text(data.get("source_type")),
             pull_requests=tuple(_pull_requests(data.get("github_pull_requests"))),
+            read_at=read_at,
         )
 
 
