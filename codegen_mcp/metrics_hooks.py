@@ -47,9 +47,10 @@ def families(recorder: Recorder) -> Iterator[Any]:
         ("codegen_mcp_webhook_reads", "reads", "Run reads that confirmed a webhook"),
         ("codegen_mcp_webhooks_lost", "lost", "Settled runs the sweep found before their webhook"),
         (
-            "codegen_mcp_webhook_deliveries_started",
-            "delivery_started",
-            "Orchestrator inboxes sent at once because a webhook's read showed the run free",
+            "codegen_mcp_webhook_delivery_requests",
+            "delivery_requests",
+            "Deliveries to an orchestrator asked for at once because a webhook's read showed it "
+            "free (each takes the inbox only if a resume is not already on its way)",
         ),
     ):
         family = CounterMetricFamily(name, text)

@@ -102,10 +102,10 @@ def test_a_busy_orchestrator_gets_its_inbox_when_its_own_webhook_says_it_is_free
     assert child in resume["prompt"] and resume["status_before"] == settles_as
     assert status["delivery"]["resume_task_id"] in resume["prompt"]
     after = counters(front)
-    assert after.get("delivery_started", 0) == before.get("delivery_started", 0) + 1
+    assert after.get("delivery_requests", 0) == before.get("delivery_requests", 0) + 1
     assert after.get("first_seen|sweep", 0) == before.get("first_seen|sweep", 0)
     metrics = requests.get(front.url + "/metrics", timeout=10).text
-    assert f"codegen_mcp_webhook_deliveries_started_total {after['delivery_started']}.0" in metrics
+    assert f"codegen_mcp_webhook_delivery_requests_total {after['delivery_requests']}.0" in metrics
 
 
 def test_a_repeated_orchestrator_webhook_and_a_sweep_at_once_still_resume_it_once(

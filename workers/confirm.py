@@ -258,5 +258,5 @@ def _apply(services: Services, run: Run) -> bool:
     services.store.mark_checked([owner_id])
     # A busy orchestrator's inbox waits for a read that shows it free: this one may.
     if inbox.is_pending(services.store, run.id) and delivery.when_free(services, run):
-        services.recorder.count("hooks", "delivery_started")
+        services.recorder.count("hooks", "delivery_requests")
     return changed
