@@ -34,6 +34,10 @@ USER_AGENT = "codegen-mcp-webhooks/1"
 MAX_BODY = 256 * 1024  # a body over this has its task's longest texts cut
 MAX_TEXT = 32 * 1024
 MAX_REPLY = 4096
+# Addresses of one host tried per attempt, sharing one connect timeout between them: an
+# attempt stays within two timeouts (connect, then read), as the delivery's lock allows.
+MAX_ADDRESSES = 3
+MIN_CONNECT = 1.0
 CUT_FIELDS = ("result", "query", "error", "last_message")
 
 
@@ -97,9 +101,11 @@ def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float)
         SIGNATURE_HEADER: signature(secret, int(time.time()), raw),
     }
     reply = Reply(0, "no answer (no address)")
-    for address in target.addresses:
+    tried = target.addresses[:MAX_ADDRESSES]
+    limits = urllib3.Timeout(connect=max(timeout / max(len(tried), 1), MIN_CONNECT), read=timeout)
+    for address in tried:
         try:
-            return _post_to(address, target, raw, headers, timeout)
+            return _post_to(address, target, raw, headers, limits)
         except ConnectTimeoutError as exc:  # refused or timed out: nothing was sent
             reply = Reply(0, f"no answer ({type(exc).__name__})")
         except (HTTPError, OSError) as exc:  # sent, perhaps received: not sent again here
@@ -108,9 +114,9 @@ def post(target: Target, raw: bytes, secret: str, event_id: str, timeout: float)
 
 
 def _post_to(
-    address: str, target: Target, raw: bytes, headers: dict[str, str], timeout: float
+    address: str, target: Target, raw: bytes, headers: dict[str, str], limits: urllib3.Timeout
 ) -> Reply:
-    pool = _pool(address, target, timeout)
+    pool = _pool(address, target, limits)
     try:
         response = pool.urlopen(
             "POST",
@@ -132,8 +138,7 @@ def _post_to(
         pool.close()
 
 
-def _pool(address: str, target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
-    limits = urllib3.Timeout(connect=timeout, read=timeout)
+def _pool(address: str, target: Target, limits: urllib3.Timeout) -> urllib3.HTTPConnectionPool:
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             address,
