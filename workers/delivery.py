@@ -18,6 +18,7 @@ from codegen_mcp import inbox, queue, task_org
 from codegen_mcp.api.errors import ApiNotFound
 from codegen_mcp.api.models import Run
 from codegen_mcp.api.status import state_for
+from codegen_mcp.notify_args import NOTIFY_EVENTS
 from codegen_mcp.prompts import delivery_prompt
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
@@ -192,13 +193,16 @@ def _resume_fields(
 
 
 def _caller_webhook(services: Services, run_id: int) -> dict[str, Any]:
-    """The webhook the caller gave the run's newest task that had one: the conversation goes on
-    in the delivery's resume, and so do the caller's events (as for an MCP Tasks answer)."""
-    names = ("notify_url", "notify_events")
-    for row in reversed(services.store.fields(services.store.tasks_for_run(run_id), *names)):
-        if row["notify_url"]:
-            return {name: row[name] for name in names if row[name]}
-    return {}
+    """The webhook of the run's newest task, if it has one: the conversation goes on in the
+    delivery's resume, and so do the caller's events (as for an MCP Tasks answer). Not its
+    `failed`: a delivery that fails is retried, or its children say so (tree)."""
+    newest = services.store.tasks_for_run(run_id)[-1:]
+    row = services.store.fields(newest, "notify_url", "notify_events")[0] if newest else {}
+    if not row.get("notify_url"):
+        return {}
+    wanted = str(row["notify_events"] or "").split(",") if row["notify_events"] else NOTIFY_EVENTS
+    events = [name for name in wanted if name != State.FAILED.value]
+    return {"notify_url": row["notify_url"], "notify_events": ",".join(events)} if events else {}
 
 
 def _orchestrator_of(services: Services, run_id: int) -> int | None:
