@@ -120,17 +120,21 @@ def claim(services: Services, client: str, command: str, args: dict[str, Any]) -
 
 def recorded(services: Services, client: str, command: str, args: dict[str, Any]) -> str | None:
     """The task an earlier request with the key of `args` recorded, found without writing
-    (what a retry may be told while the memory guard refuses new work); None when there is
-    none yet. Conflict when the key was first used otherwise, as `claim` says."""
+    (what a retry may be told while the memory guard refuses new work); None when the key is
+    new. Conflict when the key was first used otherwise, or its task is still being recorded,
+    as `claim` says."""
     key = args.get(FIELD)
-    held = key is not None and services.redis.get(
-        services.store.keys.idempotency(scope(client), key)
-    )
+    name = services.store.keys.idempotency(scope(client), key) if key is not None else ""
+    held = name and services.redis.get(name)
     if not held:
         return None
     first = json.loads(held)
     _refuse_other_use(first, {"command": command, "args": _digests(args)})
-    return str(first["task_id"]) if _recorded(services, first["task_id"]) else None
+    if _recorded(services, first["task_id"]):
+        return str(first["task_id"])
+    if _abandoned(services, name):
+        return None  # its front died before recording it: this is new work, which waits
+    raise _in_flight()  # the first request is recording it now
 
 
 def with_task_id(args: dict[str, Any], held: Claim | None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ class Sweep:
 def kept_ms(retention_days: float) -> int | None:
     """The least time a task is kept from its creation, in ms (MCP Tasks' ttlMs): it is removed
     `retention_days` after it settled. None: kept without limit (retention off)."""
-    return round(retention_days * 86_400_000) or None
+    return max(round(retention_days * 86_400_000), 1) if retention_days > 0 else None
 
 
 def run(store: TaskStore, retention_days: float) -> Sweep:

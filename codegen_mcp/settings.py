@@ -74,8 +74,8 @@ class Settings:
     # webhooks are asked for, the sweep alone watches.
     public_url: str | None = None
     # Months in production (docs/operations.md): settled tasks are removed this many days
-    # after they settled (0 keeps them forever); new and resume are refused once Redis'
-    # used_memory passes this share of its maxmemory (0 never refuses).
+    # after they settled (0 keeps them forever); new and resume are refused once the memory
+    # Redis counts against its maxmemory passes this share of it (0 never refuses).
     retention_days: float = 30.0
     memory_guard: float = 0.9
 

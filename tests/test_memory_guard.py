@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from codegen_mcp import memory_guard
+from codegen_mcp import idempotency, memory_guard, schemas
 from codegen_mcp.local.redis import EmbeddedRedis
 from codegen_mcp.services import Services
 from codegen_mcp.states import State
@@ -138,6 +138,15 @@ def test_a_retry_with_its_idempotency_key_gets_its_task_while_the_guard_refuses(
     changed = call(client, "new", {**args, "query": "other"})
     assert (changed.status_code, changed.get_json()["error"]) == (409, "conflict")
     assert small.store.counts()[State.QUEUED.value] == 1
+
+    # A key whose first request is recording its task right now (claimed, not yet recorded):
+    # "still being recorded", not "nothing was recorded".
+    recording = {**args, "idempotency_key": "being-recorded"}
+    claim = idempotency.claim(small, "local", "new", schemas.load("new", recording))
+    assert claim is not None and not claim.replay
+    pending = call(client, "new", recording)
+    assert pending.status_code == 409, pending.get_json()
+    assert "still being recorded" in pending.get_json()["message"]
 
 
 def test_the_guard_counts_what_redis_counts_against_maxmemory() -> None:
