@@ -17,8 +17,8 @@
   codegen-mcp stops following it); on a task waiting for an answer, the MCP task is
   cancelled and the run stays paused upstream. Idempotent.
 
-ttlMs: tasks are kept until an operator deletes them (no retention yet); TTL_MS is the
-shortest time a future retention may keep them, so the value told to clients stays true.
+ttlMs: retention keeps a task CODEGEN_MCP_RETENTION_DAYS after it settled, so at least that
+long after its creation (0: kept for ever, null).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from codegen_mcp.mcp_tasks import TaskView, ToolCall
 from codegen_mcp.services import Services
 
 TASK_TOOLS = frozenset({"new", "resume"})
-TTL_MS = 7 * 24 * 3600 * 1000  # a week: the least a future retention may keep a task
+DAY_MS = 24 * 3600 * 1000
 POLL_MS = {"queued": 3000, "running": 3000, "paused": 15000}  # a look costs one HGETALL
 ANSWER = "mcp_answer"  # on a paused task: the resume that answered it, or one of these
 SENDING, DECLINED, CANCELLED = "sending", "declined", "cancelled"
@@ -92,7 +92,7 @@ class CodegenTasks:
             "task_id": task_id,
             "created_at": created,
             "last_updated_at": _iso(updated) or created,
-            "ttl_ms": TTL_MS,
+            "ttl_ms": ttl_ms(self.services().settings.retention_days),
         }
         return TaskView(**base, **self._status(first["command"] or "new", answer, mark))
 
@@ -286,6 +286,11 @@ def _age(iso: str | None) -> str | None:
         datetime.now(UTC) - datetime.fromisoformat(iso.replace("Z", "+00:00"))
     ).total_seconds()
     return f"{max(0, int(seconds))} s" if seconds < 60 else f"{int(seconds // 60)} min"
+
+
+def ttl_ms(retention_days: float) -> int | None:
+    """How long after its creation a task is kept at least; None: without limit."""
+    return round(retention_days * DAY_MS) if retention_days > 0 else None
 
 
 def _iso(timestamp: str | None) -> str | None:

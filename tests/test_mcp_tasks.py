@@ -90,7 +90,7 @@ async def test_a_declaring_client_gets_a_run_as_a_task_and_then_its_result(
             "new", {"repo": "acme/demo", "query": "Add a README [sim:active=1.5] [sim:eval=0]"}
         )
         created = tasks.created[0]
-        assert created.status == "working" and created.ttl_ms == 7 * 24 * 3600 * 1000
+        assert created.status == "working" and created.ttl_ms == 30 * 24 * 3600 * 1000
         assert created.poll_interval_ms == 3000
         assert result.structured_content and result.structured_content["state"] == "completed"
         assert result.structured_content["task_id"] == created.task_id  # our task id
@@ -266,3 +266,18 @@ async def test_tasks_turned_off_answer_a_declaring_client_plainly(
         assert result.structured_content and result.structured_content["task_id"]
     assert Settings.from_env({"CODEGEN_MCP_TASKS": "0"}).mcp_tasks is False
     assert Settings.from_env({}).mcp_tasks is True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("days", "ttl_ms"), [(0.5, 12 * 3600 * 1000), (0, None)])
+async def test_a_tasks_ttl_is_the_retention_the_deployment_keeps_it(
+    settings: Settings, worker: Worker, days: float, ttl_ms: int | None
+) -> None:
+    """Retention removes a settled task after CODEGEN_MCP_RETENTION_DAYS: ttlMs says so (a
+    promise of a week would be false at half a day), and null when tasks are kept for ever."""
+    kept = settings.with_(retention_days=days)
+    services = Services(kept, kept.redis_url or "")
+    async with Client(create_server(lambda: services), extensions=[TasksClient()]) as client:
+        created = await start_task(client, "new", {"repo": "acme/demo", "query": FAST})
+        assert created.ttl_ms == ttl_ms
+        assert (await tasks_client.get(client.session, created.task_id)).get("ttlMs") == ttl_ms
