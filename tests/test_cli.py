@@ -362,6 +362,7 @@ def test_config_shows_and_sets_and_never_shows_the_token(front: Front) -> None:
     done = cli(front, "config", "set", "org_id", "1")
     assert done.returncode == 0, done.stderr
     assert "org_id: 1 (runtime)" in done.stdout
+    assert "None" not in shown.stdout  # a value not set shows as "-", never Python's None
     bad = cli(front, "config", "set", "org_id", "abc")
     assert bad.returncode == 2 and "org_id must be a positive integer" in bad.stderr
 
