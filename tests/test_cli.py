@@ -165,6 +165,27 @@ def test_wait_timeout_exits_124_and_the_run_goes_on(front: Front, stuck_task: st
     assert front.status(stuck_task)["state"] == "running"
 
 
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly(front: Front) -> None:
+    """`codegen-mcp status ID | head -1`: head leaves before the rest is printed."""
+    task_id = started_task(front, f"Add a README {QUICK}")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is printed
+    try:
+        done = subprocess.run(
+            [*CLI, "status", task_id, "--url", front.url],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=DEADLINE,
+            cwd=ROOT,
+            env=_env(CODEGEN_MCP_DATA_DIR="/nonexistent"),
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr  # as for a tool that SIGPIPE ends
+    assert done.stderr == ""  # no traceback, no "Exception ignored"
+
+
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
 def test_ctrl_c_stops_waiting_and_never_the_run(
     front: Front, stuck_task: str, inherited: str
