@@ -114,6 +114,16 @@ def test_new_with_bad_arguments_prints_the_servers_message_and_exits_2(front: Fr
     unknown = cli(front, "status", "no-such-task")
     assert unknown.returncode == 2
     assert "no task with id 'no-such-task'" in unknown.stderr
+    # a number the command line reads itself is refused in the fronts' words ("pr: Not a
+    # valid integer." over HTTP and MCP), naming the option
+    for args, option in (
+        (("new", "acme/demo", "q", "--pr", "abc"), "--pr"),
+        (("resume", "abc", "q"), "AGENT_RUN_ID"),
+        (("logs", "--run", "x"), "--run"),
+    ):
+        wrong = cli(front, *args)
+        assert wrong.returncode == 2
+        assert f"error: argument {option}: Not a valid integer." in wrong.stderr
 
 
 def test_new_in_a_repository_codegen_does_not_have_exits_2(front: Front, worker: Worker) -> None:
