@@ -245,6 +245,10 @@ def config_set(value: dict[str, Any]) -> ConfigAnswer:
     message = f"{value['key']} set; used from the next API call on"
     if value["key"] == "org_id":  # a task keeps its organization (codegen_mcp/task_org.py)
         message = "org_id set; new tasks go to it, tasks already started finish in their own"
+    if value["key"] == "webhook_secret":  # events are signed when sent (workers/notify.py)
+        message = (
+            "webhook_secret set; it signs every webhook sent from now on, events queued before too"
+        )
     return cast(ConfigAnswer, {"message": message, **value})
 
 

@@ -7,6 +7,7 @@ where it is. settings.py reads every variable through these, in one place.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -163,6 +164,22 @@ def _number(env: Mapping[str, str], name: str, what: str) -> float | None:
         return float(text)
     except ValueError:
         raise ConfigurationError(f"{name} must be {what}, got {text!r}") from None
+
+
+# What signs webhooks (docs/webhooks.md), the rule `config set webhook_secret` applies too.
+SECRET = re.compile(r"[!-~]{16,512}")
+
+
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """A webhook secret: 16 to 512 printable ASCII characters without spaces (a shorter one
+    is guessable). The error never quotes it."""
+    value = env.get(name) or None
+    if value is not None and not SECRET.fullmatch(value):
+        raise ConfigurationError(
+            f"{name} must be 16 to 512 printable ASCII characters without spaces "
+            f"(it has {len(value)} characters; the value is not shown)"
+        )
+    return value
 
 
 def public_url(text: str, name: str = "CODEGEN_MCP_PUBLIC_URL") -> str | None:

@@ -38,7 +38,8 @@ def notify_url() -> Text:
 
 def _event_names(value: list[str]) -> None:
     if not 1 <= len(value) <= len(NOTIFY_EVENTS) + 1:
-        raise ValidationError(f"Give 1 to {len(NOTIFY_EVENTS)} states, or ['all'].")
+        # front-neutral words: ['all'] is Python's spelling, neither JSON's nor the CLI's
+        raise ValidationError(f"Give 1 to {len(NOTIFY_EVENTS)} states, or all.")
     unknown = [name for name in value if name not in (*NOTIFY_EVENTS, "all")]
     if unknown:
         raise ValidationError(

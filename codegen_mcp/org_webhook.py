@@ -73,6 +73,8 @@ def apply(services: Services, value: dict[str, Any]) -> ConfigAnswer:
         client.delete_org_webhook()
         return _answer({"url": None, "enabled": False, "has_secret": False}, "deleted")
     view = client.set_org_webhook(value["url"], value["enabled"], value.get("secret"))
+    if not view.get("enabled"):  # kept, but Codegen sends nothing to it
+        return _answer(view, "set, disabled; Codegen reports no run there until it is enabled")
     return _answer(view, "set; Codegen reports every run of the organization there")
 
 

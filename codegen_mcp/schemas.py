@@ -233,7 +233,7 @@ def load_with(
         notify_args.check(loaded, settings)
         return loaded
     except ValidationError as exc:
-        messages = _printable(exc.normalized_messages())
+        messages = _printable(_flat(exc.normalized_messages(), args))
         raise InvalidRequest(
             f"invalid arguments for {command!r}: {_describe(messages)}",
             details={"fields": messages},
@@ -245,6 +245,25 @@ def _instance(schema: type[Schema]) -> Schema:
     # Built once per schema: a Schema's construction costs more than a load, and marshmallow 4
     # keeps no per-load state on the instance (no context), so threads can share it.
     return schema()
+
+
+def _flat(messages: Any, args: dict[str, Any]) -> Any:
+    """Each argument's messages as one list, as every error shows them: a list argument's
+    errors, which marshmallow keys by item index, name the item instead."""
+    if not isinstance(messages, dict):
+        return messages
+    return {name: _items(msg, args.get(name)) for name, msg in messages.items()}
+
+
+def _items(messages: Any, given: object) -> Any:
+    if not isinstance(messages, dict) or not all(isinstance(key, int) for key in messages):
+        return messages
+    items = given if isinstance(given, list) else []
+    return [
+        f"{_name(repr(items[index]) if index < len(items) else index)}: {text}"
+        for index, texts in sorted(messages.items())
+        for text in (texts if isinstance(texts, list) else [texts])
+    ]
 
 
 def _printable(messages: Any) -> Any:

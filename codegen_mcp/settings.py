@@ -129,7 +129,7 @@ class Settings:
             ),
             "mcp_tasks": read.flag(env, "CODEGEN_MCP_TASKS", True),
             # the caller's webhooks
-            "webhook_secret": env.get("CODEGEN_MCP_WEBHOOK_SECRET") or None,
+            "webhook_secret": read.secret(env, "CODEGEN_MCP_WEBHOOK_SECRET"),
             "notify_allow_private": read.allowed(env.get("CODEGEN_MCP_NOTIFY_ALLOW_PRIVATE", "")),
             "notify_timeout": min(
                 read.seconds(env, "CODEGEN_MCP_NOTIFY_TIMEOUT", 10.0, minimum=0.5), 60

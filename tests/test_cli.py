@@ -114,6 +114,16 @@ def test_new_with_bad_arguments_prints_the_servers_message_and_exits_2(front: Fr
     unknown = cli(front, "status", "no-such-task")
     assert unknown.returncode == 2
     assert "no task with id 'no-such-task'" in unknown.stderr
+    # a number the command line reads itself is refused in the fronts' words ("pr: Not a
+    # valid integer." over HTTP and MCP), naming the option
+    for args, option in (
+        (("new", "acme/demo", "q", "--pr", "abc"), "--pr"),
+        (("resume", "abc", "q"), "AGENT_RUN_ID"),
+        (("logs", "--run", "x"), "--run"),
+    ):
+        wrong = cli(front, *args)
+        assert wrong.returncode == 2
+        assert f"error: argument {option}: Not a valid integer." in wrong.stderr
 
 
 def test_new_in_a_repository_codegen_does_not_have_exits_2(front: Front, worker: Worker) -> None:
@@ -163,6 +173,27 @@ def test_wait_timeout_exits_124_and_the_run_goes_on(front: Front, stuck_task: st
     assert "gave up waiting after 1s" in done.stderr and "goes on" in done.stderr
     assert took < 15
     assert front.status(stuck_task)["state"] == "running"
+
+
+def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly(front: Front) -> None:
+    """`codegen-mcp status ID | head -1`: head leaves before the rest is printed."""
+    task_id = started_task(front, f"Add a README {QUICK}")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is printed
+    try:
+        done = subprocess.run(
+            [*CLI, "status", task_id, "--url", front.url],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=DEADLINE,
+            cwd=ROOT,
+            env=_env(CODEGEN_MCP_DATA_DIR="/nonexistent"),
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr  # as for a tool that SIGPIPE ends
+    assert done.stderr == ""  # no traceback, no "Exception ignored"
 
 
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
@@ -362,6 +393,7 @@ def test_config_shows_and_sets_and_never_shows_the_token(front: Front) -> None:
     done = cli(front, "config", "set", "org_id", "1")
     assert done.returncode == 0, done.stderr
     assert "org_id: 1 (runtime)" in done.stdout
+    assert "None" not in shown.stdout  # a value not set shows as "-", never Python's None
     bad = cli(front, "config", "set", "org_id", "abc")
     assert bad.returncode == 2 and "org_id must be a positive integer" in bad.stderr
 

@@ -53,6 +53,21 @@ def test_a_paused_task_follows_the_run_its_answer_moved_on(services: Services) -
     assert asker not in store.in_state(State.PAUSED)
 
 
+def test_a_following_task_ends_when_the_answering_task_sees_the_run_end(
+    services: Services,
+) -> None:
+    """A run webhook reaches the newest task's address only, and its confirming read applies
+    to that task: the task that asked follows at once, not a covered sweep (50 s) later."""
+    store = services.store
+    asker = _running(services, "new", repo="acme/demo")
+    observe.apply(services, asker, Run(id=RUN, status="PAUSED", result="Which database?"))
+    answer = _running(services, "resume")
+    assert (store.get(asker) or {})["state"] == "running"  # following the run
+    observe.apply(services, answer, Run(id=RUN, status="COMPLETE", result="Used Postgres."))
+    task = store.get(asker) or {}
+    assert (task["state"], task["result"]) == ("completed", "Used Postgres.")
+
+
 def test_a_finished_task_keeps_its_outcome_when_a_resume_takes_the_run_over(
     services: Services,
 ) -> None:

@@ -51,7 +51,7 @@ def test_the_typescript_tasks_client_gets_a_run_result_through_a_task(
     assert ran.returncode == 0, ran.stderr[-3000:]
     answer = json.loads(ran.stdout.strip().splitlines()[-1])
     assert answer["declared"] and answer["kind"] == "task", answer
-    assert answer["last"] == {"status": "completed", "ttl": 7 * 24 * 3600 * 1000}, answer
+    assert answer["last"] == {"status": "completed", "ttl": 30 * 24 * 3600 * 1000}, answer
     final = answer["result"]["structuredContent"]
     assert final["task_id"] == answer["task"] and final["state"] == "completed", answer
     assert json.loads(answer["result"]["content"][0]["text"]) == final

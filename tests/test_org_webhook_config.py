@@ -40,6 +40,13 @@ def test_over_http_config_sets_shows_and_deletes_the_org_webhook(
     shown = front.ok("config", {"action": "get", "key": "org-webhook"})
     assert (shown["key"], shown["value"], shown["source"]) == ("org_webhook", url, "codegen")
     assert "with a secret (never shown)" in shown["message"]
+    kept = front.ok(
+        "config", {"action": "set", "key": "org_webhook", "value": {**value, "enabled": False}}
+    )
+    assert kept["enabled"] is False and "reports every run" not in kept["message"]
+    assert kept["message"].startswith(
+        "org_webhook set, disabled; Codegen reports no run there until it is enabled"
+    )
     gone = front.ok("config", {"action": "set", "key": "org_webhook", "value": "off"})
     assert gone["value"] is None and sim.org_webhook()["url"] is None
     bad = front.call("config", {"action": "set", "key": "org_webhook", "value": "ftp://x"})

@@ -44,8 +44,12 @@ def test_tokens_never_show_in_the_settings_repr() -> None:
         ("CODEGEN_MCP_RETENTION_DAYS", "a month"),
         ("CODEGEN_MCP_MEMORY_GUARD", "1.5"),
         ("CODEGEN_MCP_MEMORY_GUARD", "most"),
+        ("CODEGEN_MCP_WEBHOOK_SECRET", "short"),  # guessable: config set refuses it too
+        ("CODEGEN_MCP_WEBHOOK_SECRET", "sixteen chars or more, with spaces"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
-    with pytest.raises(ConfigurationError, match=name):
+    with pytest.raises(ConfigurationError, match=name) as refused:
         Settings.from_env({name: value})
+    if "SECRET" in name:
+        assert value not in str(refused.value)  # a secret is never shown

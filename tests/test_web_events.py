@@ -199,6 +199,18 @@ def test_bad_filters_are_refused_naming_the_parameter(quiet: Front) -> None:
     assert header.status_code == 400 and "last_event_id" in header.json()["fields"]
 
 
+def test_a_bad_value_among_several_is_named_in_the_one_error_shape(quiet: Front) -> None:
+    """`fields` is {parameter: [messages]} for list parameters too (docs/commands.md#errors),
+    never marshmallow's {parameter: {index: [...]}}; the message names the value at fault."""
+    params = {"state": "completed,done", "task_id": "a,b c"}
+    body = requests.get(quiet.url + "/events", params=params, timeout=10).json()
+    assert body["fields"] == {
+        "state": ["'done': Must be one of queued, running, paused, completed, failed, cancelled."],
+        "task_id": ["'b c': Not a valid task id."],
+    }
+    assert "state: 'done': Must be one of" in body["message"]
+
+
 def test_the_stream_needs_the_bearer_token_and_a_known_host_and_origin(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -128,6 +128,10 @@ def test_notify_events_are_checked(strict: Front) -> None:
         "notify_events": ["Only with notify_url."]
     }
     assert strict.call("new", {**args, "notify_events": "all"}).status_code == 400  # a list
+    none = strict.call("new", {**args, "notify_events": []}).json()
+    assert none["fields"] == {"notify_events": ["Give 1 to 5 states, or all."]}
+    mixed = strict.call("new", {**args, "notify_events": ["completed", 5]}).json()
+    assert mixed["fields"] == {"notify_events": ["5: Not a valid string."]}  # one shape
 
 
 def test_a_public_url_without_a_webhook_secret_is_refused_naming_it(strict: Front) -> None:

@@ -253,6 +253,12 @@ def test_the_secret_is_never_shown_whole(hooked: Front, receiver: Receiver, work
     ]
     one = hooked.ok("config", {"action": "get", "key": "webhook-secret"})
     assert SECRET not in json.dumps(one)
+    again = hooked.ok("config", {"action": "set", "key": "webhook_secret", "value": SECRET})
+    # a secret is not used by API calls: the message says when it is used
+    assert again["message"] == (
+        "webhook_secret set; it signs every webhook sent from now on, events queued before too"
+    )
+    assert SECRET not in json.dumps(again)
     assert "delivered" in worker.log()  # the worker logged its deliveries...
     assert SECRET not in worker.log()  # ...and never the secret
 

@@ -60,11 +60,13 @@ def _follow(services: Services, run: Run, but: str) -> None:
     """A task paused on a run waits for an answer. Once the run moves on, whichever task (or
     person) sent the answer, the paused task follows the run to its end: it is not left
     showing an answered question. (A paused task leaves the watch set, and the sweep looks
-    only at a run's newest task, so it hears of the run only from here.)"""
+    only at a run's newest task, so it hears of the run only from here.) A task following
+    the run (running again) hears its end from here too: a run webhook goes to the newest
+    task's address only, and the sweep looks at a webhook-covered run every 10 intervals."""
     store = services.store
     others = [task_id for task_id in store.tasks_for_run(run.id) if task_id != but]
     for task in store.get_many(others):
-        if task is not None and task["state"] == State.PAUSED:
+        if task is not None and task["state"] in (State.PAUSED, State.RUNNING):
             _observe(services, task["task_id"], run, task)
 
 

@@ -23,7 +23,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run one `codegen-mcp` command line (`sys.argv[1:]` by default); its exit code.
 
-    A configuration problem prints one line to stderr and exits 2; Ctrl-C exits 130.
+    A configuration problem prints one line to stderr and exits 2; Ctrl-C exits 130; a closed
+    stdout (the reader of a pipe left) exits 141.
     """
     _honour_ctrl_c()
     parser = build_parser()
@@ -41,6 +42,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """stdout's reader left (`codegen-mcp list | head -1`): stop quietly, as a tool that
+    SIGPIPE ends does (exit 141), not with a traceback. stdout goes to /dev/null so the
+    interpreter's last flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return PIPE_CLOSED
+
+
+PIPE_CLOSED = 128 + signal.SIGPIPE
 
 
 def _honour_ctrl_c() -> None:

@@ -10,6 +10,14 @@ import argparse
 GLOBAL_OPTIONS = ("url", "token", "json")
 
 
+def integer(text: str) -> int:
+    """An integer option of a client command, refused in the words the fronts use for it."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("Not a valid integer.") from None
+
+
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     """--url, --token and --json before the command (`codegen-mcp --url X list`) as well.
 
@@ -57,7 +65,7 @@ def common_options() -> argparse.ArgumentParser:
 def orchestrator_option(parser: argparse.ArgumentParser, text: str) -> None:
     """--orchestrator N (as `orchestrator_run_id`), described by `text`."""
     parser.add_argument(
-        "--orchestrator", type=int, dest="orchestrator_run_id", metavar="N", help=text
+        "--orchestrator", type=integer, dest="orchestrator_run_id", metavar="N", help=text
     )
 
 
@@ -80,7 +88,7 @@ def task_or_run(parser: argparse.ArgumentParser) -> None:
     """A TASK_ID argument, or --run N naming an agent run instead."""
     parser.add_argument("task_id", nargs="?", metavar="TASK_ID")
     parser.add_argument(
-        "--run", type=int, dest="agent_run_id", metavar="N", help="an agent run id instead"
+        "--run", type=integer, dest="agent_run_id", metavar="N", help="an agent run id instead"
     )
 
 

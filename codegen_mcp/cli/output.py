@@ -115,7 +115,7 @@ def cancelled(answer: dict[str, Any]) -> str:
 def config(answer: dict[str, Any]) -> str:
     """The answer of config: one `key: value (source)` line per setting, then its message."""
     values = answer.get("config") or [answer]
-    lines = [f"{v.get('key')}: {v.get('value')} ({v.get('source')})" for v in values]
+    lines = [f"{v.get('key')}: {_text(v.get('value'))} ({v.get('source')})" for v in values]
     if answer.get("message"):
         lines.append(str(answer["message"]))
     return "\n".join(lines)

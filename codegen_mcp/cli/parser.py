@@ -107,13 +107,13 @@ def _add_run_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     new.add_argument("query", help="what the agent should do")
     new.add_argument("--task", help="task type, e.g. CREATE_PLAN")
     new.add_argument("--branch")
-    new.add_argument("--pr", type=int, help="pull request number")
+    new.add_argument("--pr", type=options.integer, help="pull request number")
     new.add_argument("--model", help="the model the agent uses (default: the organization's)")
     _start_options(new)
     new.set_defaults(run=remote.command(remote.new))
 
     resume = sub.add_parser("resume", parents=[common], help="send a follow-up to a run")
-    resume.add_argument("agent_run_id", type=int, metavar="AGENT_RUN_ID")
+    resume.add_argument("agent_run_id", type=options.integer, metavar="AGENT_RUN_ID")
     resume.add_argument("query", help="the follow-up message")
     resume.add_argument("--task", help="task type, e.g. IMPLEMENT")
     resume.add_argument("--model", help="the model for this follow-up (default: the run's own)")
@@ -138,7 +138,7 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
     listing = sub.add_parser("list", parents=[common], help="tracked tasks, newest first")
     listing.add_argument("--status", help="a state (running, paused, ...) or a Codegen status")
-    listing.add_argument("--limit", type=int, help="how many (1-100, default 20)")
+    listing.add_argument("--limit", type=options.integer, help="how many (1-100, default 20)")
     listing.add_argument("--repo", help="only this repository")
     options.orchestrator_option(listing, "only the children of this orchestrator run")
     listing.set_defaults(run=remote.command(remote.list_tasks))
@@ -149,13 +149,15 @@ def _add_read_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="the orchestrator hierarchy below a run; with none named, every one, newest first",
     )
     options.task_or_run(tree)
-    tree.add_argument("--limit", type=int, help="with no run named: how many (default 10)")
+    tree.add_argument(
+        "--limit", type=options.integer, help="with no run named: how many (default 10)"
+    )
     tree.set_defaults(run=remote.command(remote.tree))
 
     logs = sub.add_parser("logs", parents=[common], help="a run's agent log")
     options.task_or_run(logs)
-    logs.add_argument("--limit", type=int, help="how many entries (1-100, default 20)")
-    logs.add_argument("--skip", type=int, help="leave out this many first")
+    logs.add_argument("--limit", type=options.integer, help="how many entries (1-100, default 20)")
+    logs.add_argument("--skip", type=options.integer, help="leave out this many first")
     logs.add_argument("--oldest-first", action="store_true", help="page from the oldest entry")
     logs.add_argument(
         "--follow",
