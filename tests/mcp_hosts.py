@@ -54,7 +54,7 @@ class Servers:
             )
         self.url = f"http://127.0.0.1:{port}/mcp"
         try:  # spawned workers import the app after the socket is bound: slow on a busy box
-            wait_for(self._listening, 60, "the MCP HTTP server to listen")
+            wait_for(self._listening, 90, "the MCP HTTP server to listen")
         except BaseException:
             self.process.terminate()  # its workers with it
             self.process.wait(30)

@@ -65,7 +65,6 @@ def mcp(args: argparse.Namespace) -> int:
     Over HTTP with `--workers` above 1, that many processes serve one port.
     """
     from codegen_mcp.local.join import Backend
-    from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind
 
     settings = _settings(args)
@@ -79,6 +78,7 @@ def mcp(args: argparse.Namespace) -> int:
         if http:
             _serve_mcp_http(args, settings, backend)
         else:
+            from codegen_mcp.mcp_server import create_server
             from codegen_mcp.mcp_stdio import serve_stdio
 
             log.info("serving MCP on stdio")
@@ -92,7 +92,6 @@ def mcp(args: argparse.Namespace) -> int:
 
 def _serve_mcp_http(args: argparse.Namespace, settings: Settings, backend: Backend) -> None:
     from codegen_mcp.mcp_http import transport_security
-    from codegen_mcp.mcp_server import create_server
     from codegen_mcp.mcp_serving import WorkerApp, serve_http, serve_http_workers
 
     hosts = [name.strip() for name in args.allowed_hosts.split(",") if name.strip()]
@@ -111,6 +110,8 @@ def _serve_mcp_http(args: argparse.Namespace, settings: Settings, backend: Backe
         "es" if workers > 1 else "",
     )
     if workers == 1:
+        from codegen_mcp.mcp_server import create_server
+
         server = create_server(backend.services, auth_token=settings.auth_token)
         serve_http(server, settings, args.port, security)
         return
