@@ -19,6 +19,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from codegen_mcp.cli.parser import build_parser
 from codegen_mcp.settings import Settings
 from tests import tasks_client
 from tests.mcp_hosts import Servers
@@ -153,3 +154,17 @@ def test_stopping_the_server_stops_its_workers(servers: Servers) -> None:
     assert len(workers) == WORKERS
     servers.stop()  # SIGTERM; exits 0
     wait_for(lambda: not any(pid_alive(pid) for pid in workers), 15, "the workers to stop")
+
+
+def test_workers_default_to_web_concurrency_and_must_be_at_least_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    assert build_parser().parse_args(["mcp", "--transport", "http"]).workers == 2
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert build_parser().parse_args(["mcp", "--transport", "http"]).workers == 3
+    for wrong in ("0", "two"):
+        with pytest.raises(SystemExit) as refused:
+            build_parser().parse_args(["mcp", "--transport", "http", "--workers", wrong])
+        assert refused.value.code == 2
+        assert "must be a whole number of at least 1" in capsys.readouterr().err
