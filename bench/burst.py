@@ -1,12 +1,13 @@
 """A fan-out burst in the production shape: is it answered at once, and are readers starved?
 
 For each front (the web front, `codegen-mcp web`: gunicorn, 2 workers x 8 threads; and the MCP
-front, `codegen-mcp mcp --transport http`, uvicorn), a fresh stack on loopback: its own Redis
-keys, a Celery worker (threads, concurrency 8) and beat as the Procfile runs them, and the
-built-in simulator with the API's real limits (10 creates / 60 s, 60 reads / 30 s) under our
-default budgets (9 creates / 60 s, 55 reads / 30 s) and default waits (CODEGEN_MCP_NEW_WAIT 2 s).
-The per-client run limit and the queue bound are lifted (bench/common.py): the 64 clients share
-one address, and their limits are not what is measured.
+front, `codegen-mcp mcp --transport http`: uvicorn, --mcp-workers processes, by default 2, its
+default), a fresh stack on loopback: its own Redis keys, a Celery worker (threads, concurrency
+8) and beat as the Procfile runs them, and the built-in simulator with the API's real limits (10
+creates / 60 s, 60 reads / 30 s) under our default budgets (9 creates / 60 s, 55 reads / 30 s)
+and default waits (CODEGEN_MCP_NEW_WAIT 2 s). The per-client run limit and the queue bound are
+lifted (bench/common.py): the 64 clients share one address, and their limits are not what is
+measured.
 
 One client reads `task_status` 20 times a second for --idle seconds (the idle figures), then 100
 `new` (--calls) come from 64 clients at once (--clients: threads with a keep-alive connection
@@ -21,6 +22,7 @@ on a second burst with the create window ten times shorter (the simulator 10 / 6
 itself at the real pace instead (about 11 min per front); skip leaves it out.
 
     uv run python -m bench.burst [--fronts http mcp] [--exactly-once fast|real|skip]
+        [--mcp-workers 2] [--out burst]
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--exactly-once", choices=["fast", "real", "skip"], default="fast", dest="once"
     )
     parser.add_argument("--fast-window", type=float, default=6.0, help="create window (s), fast")
+    parser.add_argument(
+        "--mcp-workers", type=int, default=2, help="the MCP front's --workers (its default, 2)"
+    )
+    parser.add_argument("--out", default=NAME, help="results file: bench/results/<out>.json")
     parser.add_argument("--keep", action="store_true", help="keep the logs and data")
     return parser.parse_args(argv)
 
@@ -95,10 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         "exactly_once": args.once,
         "fast_window": args.fast_window,
         "lifted": "client_run_limit and max_queued (bench/common.py)",
+        "mcp_workers": args.mcp_workers,
     }
-    path = common.write_results(
-        NAME, {"settings": settings, "fronts": results, "table": text}, bound.started
-    )
+    figures = {"settings": settings, "fronts": results, "table": text}
+    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+    path = common.write_results(NAME, figures, bound.started, out=args.out, argv=argv_text)
     print(f"wrote {path.relative_to(common.ROOT)}")
 
 
@@ -142,7 +149,8 @@ class Stack:
         if self.front == "http":
             command += ["web", "--workers", "2", "--threads", "8"]
         else:
-            command += ["mcp", "--transport", "http", "--port", str(port)]
+            workers = ["--workers", str(self.args.mcp_workers)]
+            command += ["mcp", "--transport", "http", "--port", str(port), *workers]
         env = {**common.settings_env(settings), "PORT": str(port), "CODEGEN_MCP_HOST": "127.0.0.1"}
         return common.Process(
             self.front, command, env, self.work / f"{label}-front.log", self.bound
@@ -153,6 +161,16 @@ class Stack:
         common.wait_for(
             lambda: _answers(port, path) or not process.alive, 60, f"the {self.front} front"
         )
+        if self.front == "mcp":  # every worker serving before the measure: each logs it
+            workers = self.args.mcp_workers
+            common.wait_for(
+                lambda: (
+                    process.new_log().count("Application startup complete.") >= workers
+                    or not process.alive
+                ),
+                120,
+                f"the {workers} MCP worker processes",
+            )
         if not process.alive:
             raise RuntimeError(f"the {self.front} front exited at start; see {process.log_path}")
         return f"http://127.0.0.1:{port}{path}"

@@ -295,12 +295,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join([line(headers), separator, *(line(r) for r in text_rows)])
 
 
-def write_results(name: str, figures: dict[str, Any], started: float) -> Path:
+def write_results(
+    name: str, figures: dict[str, Any], started: float, *, out: str | None = None, argv: str = ""
+) -> Path:
+    """bench/results/<out or name>.json: the figures, with what was run, where and when."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{out or name}.json"
     record = {
         "benchmark": name,
-        "command": f"uv run python -m bench.{name}",
+        "command": f"uv run python -m bench.{name}{' ' + argv if argv else ''}",
         "commit": _commit(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),

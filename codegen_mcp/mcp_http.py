@@ -19,7 +19,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from pydantic import AnyHttpUrl
 
-from codegen_mcp.settings import RateLimit, Settings
+from codegen_mcp.settings import RateLimit
 
 
 class SharedSecret(TokenVerifier):
@@ -110,8 +110,9 @@ class RebindingGuard:
 class AuthFailures:
     """Counts wrong bearer tokens per client address; past the limit, the address waits.
 
-    Kept in this process's memory: a guesser is slowed per process, which is all the
-    loopback-or-token rule needs (a proxy in front can limit further).
+    Kept in this process's memory: a guesser is slowed per process (with `--workers N`, up to
+    N times the limit in all), which is all the loopback-or-token rule needs (a token of 32
+    characters or more beyond loopback; a proxy in front can limit further).
     """
 
     def __init__(self, limit: RateLimit) -> None:
@@ -175,26 +176,3 @@ async def _too_many(send: Any, wait: int) -> None:
     ]
     await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def serve_http(
-    server: Any, settings: Settings, port: int, security: TransportSecuritySettings | None
-) -> None:
-    """What MCPServer.run("streamable-http") does, with wrong-token guessing slowed."""
-    import anyio
-    import uvicorn
-
-    app: Any = server.streamable_http_app(transport_security=security, host=settings.host)
-    if settings.auth_token:
-        app = SlowGuessing(app, AuthFailures(settings.auth_failure_limit))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=port,
-        log_level=server.settings.log_level.lower(),
-        timeout_keep_alive=5,
-        # uvicorn believes X-Forwarded-For from loopback peers by default; clients.py alone
-        # decides whom to believe (CODEGEN_MCP_TRUSTED_PROXIES), as on the web front.
-        proxy_headers=False,
-    )
-    anyio.run(uvicorn.Server(config).serve)

@@ -26,11 +26,15 @@ class Servers:
     """Connects clients to `codegen-mcp mcp` over one transport; `restart` gives a new
     server process (stdio: each client starts its own anyway)."""
 
-    def __init__(self, transport: str, settings: Settings, logs: Path) -> None:
+    def __init__(
+        self, transport: str, settings: Settings, logs: Path, *, workers: int | None = None
+    ) -> None:
         self.transport = transport
+        self.workers = [] if workers is None else ["--workers", str(workers)]
         self.env = settings_env(settings)
         self.logs = logs
         self.process: subprocess.Popen[bytes] | None = None
+        self.log = logs / "mcp.log"  # the running server's output
         self.url = ""
         if transport == "http":
             self.restart()
@@ -39,22 +43,29 @@ class Servers:
         """Stop the HTTP server (if one runs) and start another, on a new port."""
         self.stop()
         port = free_port()
-        with open(self.logs / f"mcp-{port}.log", "wb") as output:
+        self.log = self.logs / f"mcp-{port}.log"
+        with open(self.log, "wb") as output:
             self.process = subprocess.Popen(
-                [*MCP_COMMAND, "--transport", "http", "--port", str(port)],
+                [*MCP_COMMAND, "--transport", "http", "--port", str(port), *self.workers],
                 cwd=ROOT,
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
         self.url = f"http://127.0.0.1:{port}/mcp"
-        wait_for(self._listening, 30, "the MCP HTTP server to listen")
+        try:  # spawned workers import the app after the socket is bound: slow on a busy box
+            wait_for(self._listening, 90, "the MCP HTTP server to listen")
+        except BaseException:
+            self.process.terminate()  # its workers with it
+            self.process.wait(30)
+            self.process = None
+            raise
 
     def _listening(self) -> bool:
         assert self.process is not None and self.process.poll() is None, "MCP server exited"
         try:
             requests.post(self.url, timeout=1)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # refused, or no worker yet
             return False
         return True
 
@@ -65,8 +76,11 @@ class Servers:
             self.process = None
 
     @asynccontextmanager
-    async def client(self, *extensions: Any, mode: str = "auto") -> AsyncIterator[Client]:
-        """A client of the running server (stdio: of a server process of its own)."""
+    async def client(
+        self, *extensions: Any, mode: str = "auto", keep_alive: bool = True
+    ) -> AsyncIterator[Client]:
+        """A client of the running server (stdio: of a server process of its own); without
+        `keep_alive`, each HTTP request on a connection of its own."""
         if self.transport == "stdio":
             params = StdioServerParameters(
                 command=MCP_COMMAND[0], args=MCP_COMMAND[1:], env=self.env, cwd=ROOT
@@ -75,8 +89,10 @@ class Servers:
                 yield client
             return
         timeout = httpx2.Timeout(30.0, read=60.0)
+        keep = 20 if keep_alive else 0  # 20: httpx's default
+        limits = httpx2.Limits(max_connections=100, max_keepalive_connections=keep)
         async with (
-            httpx2.AsyncClient(timeout=timeout) as http,
+            httpx2.AsyncClient(timeout=timeout, limits=limits) as http,
             Client(
                 streamable_http_client(self.url, http_client=http),
                 extensions=list(extensions),

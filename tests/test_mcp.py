@@ -313,7 +313,8 @@ def http_server(
 @pytest.fixture
 def http_url(http_server: tuple[str, subprocess.Popen[bytes]]) -> str:
     url, process = http_server
-    wait_for(lambda: _listening(url, process), 30, "the MCP HTTP server to listen")
+    # 90 s: two worker processes each import the app, slow on a machine shared with others.
+    wait_for(lambda: _listening(url, process), 90, "the MCP HTTP server to listen")
     return url
 
 
@@ -321,7 +322,7 @@ def _listening(url: str, process: subprocess.Popen[bytes]) -> bool:
     assert process.poll() is None, "the MCP HTTP server exited; see its log below"
     try:
         requests.post(url, timeout=1)
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
     return True
 

@@ -324,7 +324,7 @@ def mcp_http(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest)
         )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        wait_for(lambda: _listening(url, process), 30, "the MCP HTTP server to listen")
+        wait_for(lambda: _listening(url, process), 90, "the MCP HTTP server to listen")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
@@ -335,7 +335,7 @@ def _listening(url: str, process: subprocess.Popen[bytes]) -> bool:
     assert process.poll() is None, "the MCP HTTP server exited"
     try:
         requests.post(url, timeout=1).close()
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
     return True
 

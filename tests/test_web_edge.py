@@ -200,7 +200,8 @@ def test_the_mcp_http_front_slows_repeated_wrong_tokens(settings: Settings, tmp_
     }
     with open(tmp_path / "mcp.log", "wb") as log:
         process = subprocess.Popen(
-            [*MCP_HTTP, "--port", str(port)],
+            # One process: each counts wrong tokens of its own (docs/mcp.md).
+            [*MCP_HTTP, "--port", str(port), "--workers", "1"],
             cwd=ROOT,
             env=env,
             stdout=log,

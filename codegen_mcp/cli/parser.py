@@ -80,6 +80,12 @@ def _add_mcp_command(sub: Any) -> None:
         help="comma-separated names the HTTP server is reached by besides loopback, e.g. "
         "mcp.example.com (default CODEGEN_MCP_ALLOWED_HOSTS)",
     )
+    mcp.add_argument(
+        "--workers",
+        type=_process_count,
+        default=os.environ.get("WEB_CONCURRENCY", "2"),
+        help="HTTP server processes on the one port (default WEB_CONCURRENCY or 2, as `web`)",
+    )
     mcp.add_argument("--data-dir", type=Path, help="where the embedded Redis keeps its data")
     mcp.set_defaults(run=serve.mcp)
 
@@ -181,3 +187,14 @@ def _add_config_command(sub: Any, common: argparse.ArgumentParser) -> None:
     put.add_argument("key", metavar="KEY", help=keys)
     put.add_argument("value", metavar="VALUE", help="for org_webhook: a URL, or off")
     put.set_defaults(run=remote.command(remote.config_set))
+
+
+def _process_count(text: str) -> int:
+    """A number of server processes: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return count

@@ -62,10 +62,9 @@ def mcp(args: argparse.Namespace) -> int:
     """Serve the MCP front on stdio or Streamable HTTP until the host leaves or a signal.
 
     Its Redis: REDIS_URL's, the running `up`'s, or a stack it starts (and stops on leaving).
+    Over HTTP with `--workers` above 1, that many processes serve one port.
     """
     from codegen_mcp.local.join import Backend
-    from codegen_mcp.mcp_http import serve_http, transport_security
-    from codegen_mcp.mcp_server import create_server
     from codegen_mcp.serving import check_bind
 
     settings = _settings(args)
@@ -75,28 +74,51 @@ def mcp(args: argparse.Namespace) -> int:
     backend = Backend(settings)
     try:
         backend.services()  # join or start the stack now: a problem shows at start-up
-        server = create_server(backend.services, auth_token=settings.auth_token if http else None)
         _stop_on_signals(backend)
         if http:
-            hosts = [name.strip() for name in args.allowed_hosts.split(",") if name.strip()]
-            security = transport_security(settings.host, hosts)
-            if security is None:
-                log.warning(
-                    "any Host name is accepted (set CODEGEN_MCP_ALLOWED_HOSTS to limit them); "
-                    "the bearer token guards the server"
-                )
-            log.info("serving MCP on http://%s:%d/mcp", settings.host, args.port)
-            serve_http(server, settings, args.port, security)
+            _serve_mcp_http(args, settings, backend)
         else:
+            from codegen_mcp.mcp_server import create_server
             from codegen_mcp.mcp_stdio import serve_stdio
 
             log.info("serving MCP on stdio")
-            serve_stdio(server)  # until the host closes stdin
+            serve_stdio(create_server(backend.services))  # until the host closes stdin
     finally:
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)  # let the clean-up finish
         backend.close()
     return 0
+
+
+def _serve_mcp_http(args: argparse.Namespace, settings: Settings, backend: Backend) -> None:
+    from codegen_mcp.mcp_http import transport_security
+    from codegen_mcp.mcp_serving import WorkerApp, serve_http, serve_http_workers
+
+    hosts = [name.strip() for name in args.allowed_hosts.split(",") if name.strip()]
+    security = transport_security(settings.host, hosts)
+    if security is None:
+        log.warning(
+            "any Host name is accepted (set CODEGEN_MCP_ALLOWED_HOSTS to limit them); "
+            "the bearer token guards the server"
+        )
+    workers = args.workers
+    log.info(
+        "serving MCP on http://%s:%d/mcp (%d process%s)",
+        settings.host,
+        args.port,
+        workers,
+        "es" if workers > 1 else "",
+    )
+    if workers == 1:
+        from codegen_mcp.mcp_server import create_server
+
+        server = create_server(backend.services, auth_token=settings.auth_token)
+        serve_http(server, settings, args.port, security)
+        return
+    services = backend.services()
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    front = WorkerApp(services.settings, services.redis_url, security, level)
+    serve_http_workers(front, args.port, workers)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
