@@ -1,8 +1,8 @@
 """A fan-out burst in the production shape: is it answered at once, and are readers starved?
 
 For each front (the web front, `codegen-mcp web`: gunicorn, 2 workers x 8 threads; and the MCP
-front, `codegen-mcp mcp --transport http`: uvicorn, --mcp-workers processes, by default 2, its
-default), a fresh stack on loopback: its own Redis keys, a Celery worker (threads, concurrency
+front, `codegen-mcp mcp --transport http`: uvicorn, --mcp-workers processes, by default 1 as
+the front's own), a fresh stack on loopback: its own Redis keys, a Celery worker (threads, concurrency
 8) and beat as the Procfile runs them, and the built-in simulator with the API's real limits (10
 creates / 60 s, 60 reads / 30 s) under our default budgets (9 creates / 60 s, 55 reads / 30 s)
 and default waits (CODEGEN_MCP_NEW_WAIT 2 s). The per-client run limit and the queue bound are
@@ -22,7 +22,7 @@ on a second burst with the create window ten times shorter (the simulator 10 / 6
 itself at the real pace instead (about 11 min per front); skip leaves it out.
 
     uv run python -m bench.burst [--fronts http mcp] [--exactly-once fast|real|skip]
-        [--mcp-workers 2] [--out burst]
+        [--mcp-workers 1] [--out burst]
 """
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--fast-window", type=float, default=6.0, help="create window (s), fast")
     parser.add_argument(
-        "--mcp-workers", type=int, default=2, help="the MCP front's --workers (its default, 2)"
+        "--mcp-workers",
+        type=int,
+        default=1,
+        help="the MCP front's --workers (1, its own default)",
     )
     parser.add_argument("--out", default=NAME, help="results file: bench/results/<out>.json")
     parser.add_argument("--keep", action="store_true", help="keep the logs and data")

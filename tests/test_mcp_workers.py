@@ -156,13 +156,12 @@ def test_stopping_the_server_stops_its_workers(servers: Servers) -> None:
     wait_for(lambda: not any(pid_alive(pid) for pid in workers), 15, "the workers to stop")
 
 
-def test_workers_default_to_web_concurrency_and_must_be_at_least_one(
+def test_workers_default_to_one_and_must_be_at_least_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
-    assert build_parser().parse_args(["mcp", "--transport", "http"]).workers == 2
-    monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    assert build_parser().parse_args(["mcp", "--transport", "http"]).workers == 3
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")  # gunicorn's, for `web`: not the MCP front's
+    assert build_parser().parse_args(["mcp", "--transport", "http"]).workers == 1
+    assert build_parser().parse_args(["mcp", "--transport", "http", "--workers", "3"]).workers == 3
     for wrong in ("0", "two"):
         with pytest.raises(SystemExit) as refused:
             build_parser().parse_args(["mcp", "--transport", "http", "--workers", wrong])

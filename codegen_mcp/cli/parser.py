@@ -83,8 +83,8 @@ def _add_mcp_command(sub: Any) -> None:
     mcp.add_argument(
         "--workers",
         type=_process_count,
-        default=os.environ.get("WEB_CONCURRENCY", "2"),
-        help="HTTP server processes on the one port (default WEB_CONCURRENCY or 2, as `web`)",
+        default="1",
+        help="HTTP server processes on the one port (default 1: more help only with idle cores)",
     )
     mcp.add_argument("--data-dir", type=Path, help="where the embedded Redis keeps its data")
     mcp.set_defaults(run=serve.mcp)
