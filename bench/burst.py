@@ -1,10 +1,10 @@
 """A fan-out burst in the production shape: is it answered at once, and are readers starved?
 
 For each front (the web front, `codegen-mcp web`: gunicorn, 2 workers x 8 threads; and the MCP
-front, `codegen-mcp mcp --transport http`: uvicorn, --mcp-workers processes, by default 1 as
-the front's own), a fresh stack on loopback: its own Redis keys, a Celery worker (threads, concurrency
-8) and beat as the Procfile runs them, and the built-in simulator with the API's real limits (10
-creates / 60 s, 60 reads / 30 s) under our default budgets (9 creates / 60 s, 55 reads / 30 s)
+front, `codegen-mcp mcp --transport http`: uvicorn, --mcp-workers processes, 1 by default),
+a fresh stack on loopback: its own Redis keys, a Celery worker (threads, concurrency 8) and beat
+as the Procfile runs them, and the built-in simulator with the API's real limits (10 creates /
+60 s, 60 reads / 30 s) under our default budgets (9 creates / 60 s, 55 reads / 30 s)
 and default waits (CODEGEN_MCP_NEW_WAIT 2 s). The per-client run limit and the queue bound are
 lifted (bench/common.py): the 64 clients share one address, and their limits are not what is
 measured.
