@@ -74,7 +74,8 @@ class MaskSecrets(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken log call: logging reports it, with what it was given
             return True
-        record.msg, record.args = scrub(message), ()
+        if scrub(message) != message:
+            _scrub_message(record, message)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -82,6 +83,22 @@ class MaskSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info)
         return True
+
+
+def _scrub_message(record: logging.LogRecord, message: str) -> None:
+    """The record's message without secrets, keeping its arguments' shape when scrubbing them
+    one by one is enough (formatters such as uvicorn's access log read `args` as a tuple);
+    else the message made whole, and no arguments."""
+    if isinstance(record.msg, str) and isinstance(record.args, tuple):
+        msg = scrub(record.msg)
+        args = tuple(scrub(arg) if isinstance(arg, str) else arg for arg in record.args)
+        try:
+            if scrub(made := msg % args if args else msg) == made:
+                record.msg, record.args = msg, args
+                return
+        except (TypeError, ValueError):
+            pass
+    record.msg, record.args = scrub(message), ()
 
 
 def install(settings: Settings | None = None, redis_url: str | None = None) -> None:
