@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from codegen_mcp.local.processes import settings_env
 from codegen_mcp.local.redis import free_port
 from codegen_mcp.settings import Settings
-from tests.support import ROOT, wait_for
+from tests.support import ROOT, START_DEADLINE, STOP_DEADLINE, wait_for
 from tests.test_mcp import MCP_COMMAND
 
 
@@ -48,7 +48,7 @@ class Servers:
                 stderr=subprocess.STDOUT,
             )
         self.url = f"http://127.0.0.1:{port}/mcp"
-        wait_for(self._listening, 30, "the MCP HTTP server to listen")
+        wait_for(self._listening, START_DEADLINE, "the MCP HTTP server to listen")
 
     def _listening(self) -> bool:
         assert self.process is not None and self.process.poll() is None, "MCP server exited"
@@ -61,7 +61,7 @@ class Servers:
     def stop(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(15) == 0
+            assert self.process.wait(STOP_DEADLINE) == 0
             self.process = None
 
     @asynccontextmanager
