@@ -115,6 +115,11 @@ class Worker:
         )
         return self
 
+    def wait_ready(self) -> Worker:
+        """Once its log says it is ready (its first start: the log is appended to)."""
+        wait_for(lambda: " ready." in self.log(), START_DEADLINE, f"worker {self.name} to be ready")
+        return self
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no warm shutdown, no acks."""
         if self.process and self.process.poll() is None:
