@@ -44,7 +44,9 @@ def settings(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    process = Worker(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
+    # Ready before the module's first test: its own waits are for what it does, not for a
+    # worker still booting on a machine busy with the other test workers.
+    process = Worker(settings, tmp_path_factory.mktemp("logs") / "worker.log").start().wait_ready()
     yield process
     process.stop()
 

@@ -18,7 +18,7 @@ from mcp.client.streamable_http import streamable_http_client
 from codegen_mcp.local.processes import settings_env
 from codegen_mcp.local.redis import free_port
 from codegen_mcp.settings import Settings
-from tests.support import ROOT, wait_for
+from tests.support import ROOT, START_DEADLINE, STOP_DEADLINE, wait_for
 from tests.test_mcp import MCP_COMMAND
 
 
@@ -54,7 +54,7 @@ class Servers:
             )
         self.url = f"http://127.0.0.1:{port}/mcp"
         try:  # spawned workers import the app after the socket is bound: slow on a busy box
-            wait_for(self._listening, 90, "the MCP HTTP server to listen")
+            wait_for(self._listening, START_DEADLINE, "the MCP HTTP server to listen")
         except BaseException:
             self.process.terminate()  # its workers with it
             self.process.wait(30)
@@ -72,7 +72,7 @@ class Servers:
     def stop(self) -> None:
         if self.process is not None:
             self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(15) == 0
+            assert self.process.wait(STOP_DEADLINE) == 0
             self.process = None
 
     @asynccontextmanager

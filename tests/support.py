@@ -24,6 +24,12 @@ from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a server a test starts (gunicorn, `up`, `codegen-mcp mcp`) may take to answer, and
+# one it stops to exit. Tests run in parallel (pytest-xdist) on two cores, where each start
+# imports the MCP SDK and Celery while other workers do the same: a bound on a failure, never
+# a speed goal (the test goes on the moment the server answers).
+START_DEADLINE = 90.0
+STOP_DEADLINE = 30.0
 
 
 def require(condition: object, reason: str) -> None:
@@ -109,6 +115,11 @@ class Worker:
         )
         return self
 
+    def wait_ready(self) -> Worker:
+        """Once its log says it is ready (its first start: the log is appended to)."""
+        wait_for(lambda: " ready." in self.log(), START_DEADLINE, f"worker {self.name} to be ready")
+        return self
+
     def kill(self) -> None:
         """SIGKILL the whole process group: no warm shutdown, no acks."""
         if self.process and self.process.poll() is None:
@@ -119,7 +130,7 @@ class Worker:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(15)
+                self.process.wait(STOP_DEADLINE)
             except subprocess.TimeoutExpired:
                 self.kill()
 

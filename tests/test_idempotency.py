@@ -33,7 +33,14 @@ from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Front, Worker, fast_settings, wait_for
+from tests.support import (
+    ROOT,
+    START_DEADLINE,
+    Front,
+    Worker,
+    fast_settings,
+    wait_for,
+)
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
 CLI = [sys.executable, "-m", "codegen_mcp.cli"]
@@ -124,7 +131,7 @@ def gunicorn(settings: Settings, tmp_path: Path) -> Iterator[str]:
             [*CLI, "web", "--threads", "4"], cwd=ROOT, env=env, stdout=log, stderr=log
         )
     try:
-        wait_for(lambda: _serving(url, process), 60, "gunicorn to listen")
+        wait_for(lambda: _serving(url, process), START_DEADLINE, "gunicorn to listen")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)

@@ -34,7 +34,7 @@ from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Worker, pid_alive, require, wait_for
+from tests.support import ROOT, START_DEADLINE, STOP_DEADLINE, Worker, pid_alive, require, wait_for
 
 # How a client asks for each protocol era, and the version it then speaks.
 ERAS = {
@@ -267,7 +267,7 @@ def test_stdio_server_writes_only_protocol_to_stdout_and_exits_when_the_host_sto
             process.send_signal(signal.SIGTERM)  # with stdin still open
         else:
             process.stdin.close()
-        assert process.wait(10) == 0
+        assert process.wait(STOP_DEADLINE) == 0
         assert process.stdout.read() == b""  # nothing after the answers either
         assert b"serving MCP on stdio" in process.stderr.read()
     finally:
@@ -306,15 +306,14 @@ def http_server(
         yield f"http://127.0.0.1:{port}/mcp", process
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(15) == 0
+        assert process.wait(STOP_DEADLINE) == 0
         print(log.read_text(errors="replace")[-3000:])
 
 
 @pytest.fixture
 def http_url(http_server: tuple[str, subprocess.Popen[bytes]]) -> str:
     url, process = http_server
-    # 90 s: two worker processes each import the app, slow on a machine shared with others.
-    wait_for(lambda: _listening(url, process), 90, "the MCP HTTP server to listen")
+    wait_for(lambda: _listening(url, process), START_DEADLINE, "the MCP HTTP server to listen")
     return url
 
 

@@ -23,7 +23,7 @@ from codegen_mcp.cli.parser import build_parser
 from codegen_mcp.settings import Settings
 from tests import tasks_client
 from tests.mcp_hosts import Servers
-from tests.support import Worker, pid_alive, wait_for
+from tests.support import STOP_DEADLINE, Worker, pid_alive, wait_for
 from tests.tasks_client import TasksClient
 from tests.test_mcp import ERAS
 from tests.test_mcp_tasks import plain, start_task, until
@@ -153,7 +153,9 @@ def test_stopping_the_server_stops_its_workers(servers: Servers) -> None:
     workers = worker_pids(servers)
     assert len(workers) == WORKERS
     servers.stop()  # SIGTERM; exits 0
-    wait_for(lambda: not any(pid_alive(pid) for pid in workers), 15, "the workers to stop")
+    wait_for(
+        lambda: not any(pid_alive(pid) for pid in workers), STOP_DEADLINE, "the workers to stop"
+    )
 
 
 def test_workers_default_to_one_and_must_be_at_least_one(

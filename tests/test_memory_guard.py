@@ -39,8 +39,8 @@ def fill(services: Services, share: float) -> None:
     """Grow the memory Redis counts against maxmemory to `share` of it (or a little past), 64 KiB
     at a time. Counted as the guard counts it: a busy disk can hold back megabytes of AOF buffer
     in used_memory for a second or two, which a fill measured by used_memory alone can mistake
-    for data (the guard then never comes on once the buffer is written: the likely cause of the
-    one failure in CI stop 18, not reproduced on this machine's fast disk)."""
+    for data (the guard then never comes on once the buffer is written: the one failure in CI
+    stop 18, seen again once here under parallel test load)."""
     n = 0
     while (found := memory_guard.reading(services.redis, 0.9, fresh=True)).share < share:
         services.redis.rpush(FILLER, "x" * 65536)

@@ -29,7 +29,15 @@ from codegen_mcp.mcp_server import create_server
 from codegen_mcp.services import Services
 from codegen_mcp.settings import RateLimit, Settings
 from codegen_mcp.simulator import Simulator
-from tests.support import ROOT, Front, Worker, fast_settings, wait_for
+from tests.support import (
+    ROOT,
+    START_DEADLINE,
+    STOP_DEADLINE,
+    Front,
+    Worker,
+    fast_settings,
+    wait_for,
+)
 
 QUICK = "[sim:active=0.2] [sim:eval=0]"
 MCP_COMMAND = [sys.executable, "-m", "codegen_mcp.cli", "mcp"]
@@ -324,11 +332,11 @@ def mcp_http(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest)
         )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
-        wait_for(lambda: _listening(url, process), 90, "the MCP HTTP server to listen")
+        wait_for(lambda: _listening(url, process), START_DEADLINE, "the MCP HTTP server to listen")
         yield url
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(15)
+        process.wait(STOP_DEADLINE)
 
 
 def _listening(url: str, process: subprocess.Popen[bytes]) -> bool:

@@ -17,7 +17,7 @@ import requests
 
 from codegen_mcp.local.record import reap_stale_stack
 from codegen_mcp.local.redis import free_port
-from tests.support import ROOT, pid_alive, wait_for, with_sigint
+from tests.support import ROOT, START_DEADLINE, pid_alive, wait_for, with_sigint
 
 AUTH_TOKEN = "up-test-auth-token-0123456789abcdef"
 
@@ -53,9 +53,13 @@ class Up:
 
     def __enter__(self) -> Up:
         try:
-            wait_for(self.serving, timeout=30, what="up to serve")
+            wait_for(self.serving, timeout=START_DEADLINE, what="up to serve")
             # Ctrl-C before the worker is ready is an interrupted start (exit 130), not a stop.
-            wait_for(lambda: " ready." in self.output(), timeout=30, what="the worker to be ready")
+            wait_for(
+                lambda: " ready." in self.output(),
+                timeout=START_DEADLINE,
+                what="the worker to be ready",
+            )
         except BaseException:
             self.__exit__()
             raise

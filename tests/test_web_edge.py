@@ -21,7 +21,7 @@ from codegen_mcp.local.processes import settings_env
 from codegen_mcp.local.redis import free_port
 from codegen_mcp.serving import check_bind
 from codegen_mcp.settings import RateLimit, Settings
-from tests.support import ROOT, Front, wait_for
+from tests.support import ROOT, START_DEADLINE, Front, wait_for
 
 STRONG = "a-strong-token-of-forty-characters-000000"
 LIST = {"command": "list", "args": {}}
@@ -210,7 +210,7 @@ def test_the_mcp_http_front_slows_repeated_wrong_tokens(settings: Settings, tmp_
     url = f"http://127.0.0.1:{port}/mcp"
     wrong = {"Accept": "application/json, text/event-stream", "Authorization": "Bearer guess"}
     try:
-        wait_for(lambda: _answers(url, process), 30, "the MCP HTTP front to listen")
+        wait_for(lambda: _answers(url, process), START_DEADLINE, "the MCP HTTP front to listen")
         statuses = [requests.post(url, json={}, headers=wrong, timeout=10) for _ in range(4)]
         assert [r.status_code for r in statuses[:2]] == [401, 401]  # the wait counted one
         assert statuses[-1].status_code == 429

@@ -23,7 +23,7 @@ from codegen_mcp.services import Services
 from codegen_mcp.serving import ThreadedServer
 from codegen_mcp.settings import Settings
 from codegen_mcp.web import MAX_BODY, create_app
-from tests.support import ROOT, Front, wait_for
+from tests.support import ROOT, START_DEADLINE, Front, wait_for
 
 HALF_BODY = (
     b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -138,7 +138,7 @@ def _gunicorn(settings: Settings, log: Path, *flags: str) -> Iterator[int]:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: _serving(port, process), 30, "gunicorn to listen")
+        wait_for(lambda: _serving(port, process), START_DEADLINE, "gunicorn to listen")
         yield port
     finally:
         process.send_signal(signal.SIGTERM)
@@ -207,7 +207,7 @@ def _up(tmp_path: Path, *flags: str) -> str:
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: _serving(port, process), 30, "up to serve")
+        wait_for(lambda: _serving(port, process), START_DEADLINE, "up to serve")
         for _ in range(10):
             requests.post(f"http://127.0.0.1:{port}/", json={"command": "list"}, timeout=10)
         wait_for(lambda: " ready." in log.read_text(errors="replace"), 30, "the worker")

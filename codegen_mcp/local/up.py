@@ -169,7 +169,10 @@ class Stack:
             with quiet_clean_stop():
                 worker.start()
         finally:
-            beat.stop()
+            # After a give-up the Redis is gone for good, and a beat caught publishing to it
+            # retries for minutes: `up` would hang instead of stopping. Its thread is a daemon,
+            # so it ends with the process; only a clean stop waits for it.
+            beat.service.stop(wait=self.failure is None)
 
     def _view(self, web_url: str, redis_url: str, services: Services) -> UpView:
         api = (
