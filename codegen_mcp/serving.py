@@ -173,7 +173,10 @@ class ThreadedServer:
     def _close_all(self) -> None:
         # Worker threads first: one that finished a request pulls the trigger, and a trigger
         # closed under it would write to a descriptor number some other object owns by then.
-        # Then every socket, on one thread, once (the socket map is not thread-safe).
+        # Then every socket, on one thread, once (the socket map is not thread-safe). The
+        # streams are ended again: one whose thread was between two reads when stop() ended
+        # it may have opened a new connection since, and would block on it for a heartbeat.
+        web_events.close_streams(self.app)
         self.server.task_dispatcher.shutdown(timeout=5)
         self.server.asyncore.close_all(self.server._map)
 

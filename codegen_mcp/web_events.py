@@ -147,6 +147,8 @@ def messages(feed: Feed, heartbeat: float) -> Iterator[str]:
             sent = feed.after
         elif not batch:
             yield ": heartbeat\n\n"  # keeps proxies from closing a quiet connection
+        if feed.closed:
+            return  # the server stops
 
 
 def message(kind: str, data: dict[str, Any], entry_id: str | None = None) -> str:
