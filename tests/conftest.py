@@ -56,3 +56,10 @@ def front(settings: Settings) -> Iterator[Front]:
     web = Front(settings)
     yield web
     web.stop()
+
+
+@pytest.fixture(scope="module")
+def hook_sim() -> Iterator[Simulator]:
+    """A simulator of quick runs for a module that hears run webhooks (one per module)."""
+    with Simulator(SimConfig(active_seconds=0.3, evaluation_seconds=0.0)) as simulator:
+        yield simulator

@@ -18,19 +18,13 @@ import requests
 
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
-from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.simulator import Simulator
 from tests.support import Front, Worker, fast_settings, wait_for
 from tests.test_webhooks_in import counters, hook_url, post_signed
 from workers import sweep
 
 QUICK = "[sim:active=0.3] [sim:eval=0]"
 SOON = 20.0  # well inside the 60 s sweep interval
-
-
-@pytest.fixture(scope="module")
-def hook_sim() -> Iterator[Simulator]:
-    with Simulator(SimConfig(active_seconds=0.3, evaluation_seconds=0.0)) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -18,18 +18,12 @@ import requests
 from codegen_mcp.hook_signature import sign_t_v1
 from codegen_mcp.services import Services
 from codegen_mcp.settings import Settings
-from codegen_mcp.simulator import SimConfig, Simulator
+from codegen_mcp.simulator import Simulator
 from tests.support import Front, Worker, fast_settings, wait_for
 from workers import confirm, sweep
 
 AUTH = "front-auth-token-for-webhook-tests"
 QUICK = "[sim:active=0.3][sim:eval=0]"
-
-
-@pytest.fixture(scope="module")
-def hook_sim() -> Iterator[Simulator]:
-    with Simulator(SimConfig(active_seconds=0.3, evaluation_seconds=0.0)) as simulator:
-        yield simulator
 
 
 @pytest.fixture(scope="module")

@@ -200,7 +200,7 @@ def _caller_webhook(services: Services, run_id: int) -> dict[str, Any]:
     row = services.store.fields(newest, "notify_url", "notify_events")[0] if newest else {}
     if not row.get("notify_url"):
         return {}
-    wanted = str(row["notify_events"] or "").split(",") if row["notify_events"] else NOTIFY_EVENTS
+    wanted = row["notify_events"].split(",") if row["notify_events"] else NOTIFY_EVENTS
     events = [name for name in wanted if name != State.FAILED.value]
     return {"notify_url": row["notify_url"], "notify_events": ",".join(events)} if events else {}
 
